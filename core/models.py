@@ -31,12 +31,31 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+class TaskKind(models.TextChoices):
+    PAIRWISE = "pairwise", "Pairwise comparison"
+    RANKING = "ranking", "K-wise ranking"
+    RATING = "rating", "Multi-aspect rating"
+    FREE_TEXT = "free_text", "Critique and edit"
+
+
 class Project(TimeStampedModel):
-    """The tenant. Every domain object hangs off a project; access is by membership only."""
+    """The tenant. Every domain object hangs off a project; access is by membership only.
+
+    The task fields are plain data here; their meaning and validation live in ``annotation.schemas``
+    (``task_config`` is checked against the schema of ``task_kind`` whenever a project is saved
+    through ``annotation.services.projects``).
+    """
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    task_kind = models.CharField(max_length=16, choices=TaskKind.choices, default=TaskKind.PAIRWISE)
+    task_config = models.JSONField(default=dict, blank=True)
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="Judgments wanted per item (k).")
+    lease_ttl_seconds = models.PositiveIntegerField(default=900, help_text="How long a claimed item stays reserved.")
+    blind_sources = models.BooleanField(default=True, help_text="Hide where each response came from.")
+    randomise_order = models.BooleanField(default=True, help_text="Shuffle response order per assignment.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )

@@ -35,3 +35,30 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     project = factory.SubFactory(ProjectFactory)
     role = Role.ANNOTATOR
+
+
+def annotation_project(*, kind="pairwise", items=3, overlap=1, ttl=900, config=None, annotators=1, randomise=True):
+    """A project of ``kind`` with ``items`` items and ``annotators`` annotator users (returned as a list)."""
+    from annotation.schemas import responses_per_item
+    from annotation.services.projects import annotation_project_create, item_create
+
+    owner = UserFactory()
+    project = annotation_project_create(
+        name=f"{kind} project",
+        created_by=owner,
+        task_kind=kind,
+        task_config=config,
+        overlap=overlap,
+        lease_ttl_seconds=ttl,
+        randomise_order=randomise,
+    )
+    per_item = responses_per_item(kind, project.task_config)
+    for n in range(items):
+        item_create(
+            project=project,
+            prompt=f"Question {n}?",
+            responses=[f"Answer {n}.{r}" for r in range(per_item)],
+            priority=float(n),
+        )
+    users = [MembershipFactory(project=project, role=Role.ANNOTATOR).user for _ in range(annotators)]
+    return project, users

@@ -123,52 +123,84 @@ def leases_expire(*, project: Project | None = None, now: datetime | None = None
     return expired
 
 
-def assignment_claim_next(*, annotator: User, project: Project, rng: random.Random | None = None) -> ClaimResult:
-    """Lease the highest-priority open item this annotator has never been assigned.
+# The lease on screen plus one pre-fetched behind it, so submit -> next shows without a round trip.
+MAX_LIVE_LEASES = 2
 
-    One short transaction: lock the annotator's membership, expire stale leases of the project,
-    resume a live lease if there is one, else pick with ``FOR UPDATE SKIP LOCKED`` so concurrent
-    annotators never wait on each other's rows.
+
+def _live_leases(*, annotator: User, project: Project, now: datetime) -> list[Assignment]:
+    return list(
+        Assignment.objects.filter(
+            project=project, annotator=annotator, status=AssignmentStatus.ACTIVE, expires_at__gt=now
+        )
+        .select_related("item")
+        .order_by("created_at", "pk")
+    )
+
+
+def _claim_new(*, annotator: User, project: Project, now: datetime, rng: random.Random | None) -> Assignment | None:
+    """Inside the caller's transaction, with the membership locked: lease one new item or None."""
+    seen = Assignment.objects.filter(item_id=OuterRef("pk"), annotator=annotator)
+    item = (
+        Item.objects.filter(project=project, open_slots__gt=0)
+        .filter(~Exists(seen))
+        .order_by("-priority", "id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .first()
+    )
+    if item is None:
+        return None
+    order = list(ItemResponse.objects.filter(item=item).order_by("position").values_list("response_id", flat=True))
+    if project.randomise_order:
+        (rng or random.SystemRandom()).shuffle(order)
+    assignment = Assignment.objects.create(
+        project=project,
+        item=item,
+        annotator=annotator,
+        expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
+        display_order=order,
+    )
+    Item.objects.filter(pk=item.pk).update(open_slots=F("open_slots") - 1)
+    item.open_slots -= 1
+    assignment.item = item
+    return assignment
+
+
+def assignment_claim_next(*, annotator: User, project: Project, rng: random.Random | None = None) -> ClaimResult:
+    """The item this annotator should work on now: their oldest live lease, else a new one.
+
+    Picks the highest-priority open item the annotator has never been assigned, in one short
+    transaction: lock the annotator's membership, expire stale leases of the project, then
+    ``SELECT ... FOR UPDATE SKIP LOCKED`` so concurrent annotators never wait on each other's rows.
     """
     now = timezone.now()
     leases_expire(project=project, now=now, limit=100)
     with transaction.atomic():
         _lock_membership(annotator=annotator, project=project)
-        live = (
-            Assignment.objects.filter(
-                project=project, annotator=annotator, status=AssignmentStatus.ACTIVE, expires_at__gt=now
-            )
-            .select_related("item")
-            .first()
-        )
-        if live is not None:
-            return ClaimResult(live, ClaimReason.RESUMED)
+        live = _live_leases(annotator=annotator, project=project, now=now)
+        if live:
+            return ClaimResult(live[0], ClaimReason.RESUMED)
+        assignment = _claim_new(annotator=annotator, project=project, now=now, rng=rng)
+        return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY)
 
-        seen = Assignment.objects.filter(item_id=OuterRef("pk"), annotator=annotator)
-        item = (
-            Item.objects.filter(project=project, open_slots__gt=0)
-            .filter(~Exists(seen))
-            .order_by("-priority", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-            .first()
-        )
-        if item is None:
+
+def assignment_prefetch(
+    *, annotator: User, project: Project, current_id: int, rng: random.Random | None = None
+) -> ClaimResult:
+    """The item to show after ``current_id``: a live lease other than it, else a new one.
+
+    An annotator holds at most MAX_LIVE_LEASES live leases, so pre-fetching cannot hoard items.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_membership(annotator=annotator, project=project)
+        live = _live_leases(annotator=annotator, project=project, now=now)
+        others = [a for a in live if a.pk != current_id]
+        if others:
+            return ClaimResult(others[0], ClaimReason.RESUMED)
+        if len(live) >= MAX_LIVE_LEASES:
             return ClaimResult(None, ClaimReason.EMPTY)
-
-        order = list(ItemResponse.objects.filter(item=item).order_by("position").values_list("response_id", flat=True))
-        if project.randomise_order:
-            (rng or random.SystemRandom()).shuffle(order)
-        assignment = Assignment.objects.create(
-            project=project,
-            item=item,
-            annotator=annotator,
-            expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
-            display_order=order,
-        )
-        Item.objects.filter(pk=item.pk).update(open_slots=F("open_slots") - 1)
-        item.open_slots -= 1
-        assignment.item = item
-        return ClaimResult(assignment, ClaimReason.NEW)
+        assignment = _claim_new(annotator=annotator, project=project, now=now, rng=rng)
+        return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY)
 
 
 def _own_assignment(*, annotator: User, project: Project, assignment_id: int) -> Assignment:

@@ -235,3 +235,21 @@ def test_judgments_are_append_only():
         judgment.save()
     with pytest.raises(AppendOnlyError):
         judgment.delete()
+
+
+def test_prefetch_leases_one_item_behind_the_current_and_no_more():
+    from annotation.services.queue import assignment_prefetch
+
+    project, [user] = annotation_project(items=4)
+    current = assignment_claim_next(annotator=user, project=project).assignment
+    ahead = assignment_prefetch(annotator=user, project=project, current_id=current.pk)
+    assert ahead.reason is ClaimReason.NEW
+    assert ahead.assignment.item_id != current.item_id
+    # Asking again returns the same pre-fetched lease; a third item is never taken.
+    again = assignment_prefetch(annotator=user, project=project, current_id=current.pk)
+    assert again.assignment.pk == ahead.assignment.pk
+    assert assignment_prefetch(annotator=user, project=project, current_id=0).assignment.pk == current.pk
+    assert Assignment.objects.filter(annotator=user, status="active").count() == 2
+    # After submitting the current one, the pre-fetched lease becomes the one to work on.
+    submit(user, project, current)
+    assert assignment_claim_next(annotator=user, project=project).assignment.pk == ahead.assignment.pk

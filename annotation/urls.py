@@ -1,0 +1,8 @@
+from django.urls import include, path
+
+app_name = "annotation"
+
+urlpatterns = [
+    path("", include("annotation.urls_manage")),
+    path("projects/<int:project_id>/annotate/", include("annotation.urls_annotate")),
+]

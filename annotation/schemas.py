@@ -255,7 +255,9 @@ def _rating(config: RatingConfig, p: RatingPayload, ids: Sequence[int]) -> dict[
 
 def _free_text(config: FreeTextConfig, p: FreeTextPayload, ids: Sequence[int], original: str) -> dict[str, Any]:
     errors: list[FieldError] = []
-    edited = p.edited_text if p.edited_text is not None and p.edited_text != original else None
+    # Inputs are whitespace-stripped by the schema, so compare stripped texts: a response ending in a
+    # newline that the annotator did not touch is not an edit.
+    edited = p.edited_text if p.edited_text is not None and p.edited_text != original.strip() else None
     if config.critique == "required" and not p.critique:
         errors.append(FieldError("critique", "a critique is required"))
     if config.critique == "off" and p.critique:

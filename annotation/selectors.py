@@ -62,7 +62,20 @@ def assignment_view(*, assignment: Assignment) -> AssignmentView:
     ]
     prompt = Item.objects.select_related("prompt").get(pk=assignment.item_id).prompt
     left = int((assignment.expires_at - timezone.now()).total_seconds())
-    return AssignmentView(assignment=assignment, messages=list(prompt.messages), responses=responses, seconds_left=max(0, left))
+    return AssignmentView(
+        assignment=assignment, messages=list(prompt.messages), responses=responses, seconds_left=max(0, left)
+    )
+
+
+def assignment_get_for_annotator(*, annotator: User, project: Project, assignment_id: int) -> Assignment | None:
+    """The annotator's own live lease in ``project`` with that id, else None (never someone else's)."""
+    return (
+        Assignment.objects.filter(
+            pk=assignment_id, project=project, annotator=annotator, status=AssignmentStatus.ACTIVE
+        )
+        .select_related("project", "item")
+        .first()
+    )
 
 
 def annotator_progress(*, annotator: User, project: Project) -> Progress:
@@ -90,4 +103,3 @@ def item_counts(*, project: Project) -> ItemCounts:
         judgments=judgments,
         active_leases=active,
     )
-

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils.text import slugify
+from rest_framework.authtoken.models import Token
 
 from core.models import Membership, Project, Role, User
 
@@ -50,3 +51,30 @@ def project_create(*, name: str, created_by: User | None, description: str = "")
 def membership_set(*, project: Project, user: User, role: Role) -> Membership:
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership
+
+
+class LastAdminError(ValueError):
+    pass
+
+
+@transaction.atomic
+def membership_change(*, project: Project, user: User, role: Role | None) -> Membership | None:
+    """Set ``user``'s role in ``project`` (None removes them). A project always keeps one admin."""
+    current = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if current is not None and current.role == Role.ADMIN and role != Role.ADMIN:
+        admins = Membership.objects.select_for_update().filter(project=project, role=Role.ADMIN).count()
+        if admins <= 1:
+            raise LastAdminError("A project needs at least one admin: make someone else admin first.")
+    if role is None:
+        if current is not None:
+            current.delete()
+        return None
+    return membership_set(project=project, user=user, role=role)
+
+
+@transaction.atomic
+def token_rotate(*, user: User) -> Token:
+    """A fresh API token for ``user``; any previous one is deleted first."""
+    Token.objects.filter(user=user).delete()
+    token: Token = Token.objects.create(user=user)
+    return token

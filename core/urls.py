@@ -7,5 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/token/", views.api_token, name="api_token"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -74,7 +74,7 @@ def test_embedded_default_serves_login_signs_in_and_runs_a_task(tmp_path):
             )
         )
         assert home.geturl() == f"{base}/"
-        assert "Demo project" in home.read().decode()
+        assert "Demo · pairwise comparison" in home.read().decode()
 
         code = "import django; django.setup(); from core.tasks import ping; print(ping.delay().get(timeout=60))"
         result = run_python(code, env=env, timeout=90)

@@ -85,3 +85,15 @@ def test_api_docs_page_serves_its_assets_locally(client, user):
     assert "cdn" not in html.lower()
     assert "<script>" not in html
     assert client.get(reverse("api-schema")).status_code == 200
+
+
+def test_api_token_is_created_and_replaced(client, user):
+    from rest_framework.authtoken.models import Token
+
+    client.force_login(user)
+    assert "no token yet" in client.get(reverse("api_token")).content.decode()
+    client.post(reverse("api_token"))
+    first = Token.objects.get(user=user).key
+    assert first in client.get(reverse("api_token")).content.decode()
+    client.post(reverse("api_token"))
+    assert Token.objects.get(user=user).key != first

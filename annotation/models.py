@@ -184,3 +184,6 @@ class Judgment(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("Judgments are append-only.")
+
+
+from annotation.models_imports import ImportJob  # noqa: E402,F401

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from annotation.imports.tasks import run_import  # noqa: F401  (registers annotation.run_import)
 from annotation.services.queue import leases_expire
 
 

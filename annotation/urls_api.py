@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation import api
+from annotation import api, api_imports
 
 urlpatterns = [
     path("projects/", api.ProjectList.as_view(), name="api-projects"),
@@ -12,4 +12,6 @@ urlpatterns = [
     path("projects/<int:project_id>/assignments/<int:assignment_id>/submit/", api.Submit.as_view(), name="api-submit"),
     path("projects/<int:project_id>/assignments/<int:assignment_id>/skip/", api.Skip.as_view(), name="api-skip"),
     path("projects/<int:project_id>/assignments/<int:assignment_id>/flag/", api.Flag.as_view(), name="api-flag"),
+    path("projects/<int:project_id>/imports/", api_imports.ImportJobList.as_view(), name="api-imports"),
+    path("projects/<int:project_id>/imports/<int:job_id>/", api_imports.ImportJobDetail.as_view(), name="api-import"),
 ]

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Modules type-checked strictly (see [tool.mypy] in pyproject.toml).
-MYPY_PATHS := ml core config annotation/schemas.py annotation/hashing.py annotation/services annotation/selectors.py annotation/views annotation/api.py annotation/api_imports.py annotation/forms.py annotation/imports annotation/selectors_imports.py annotation/models_imports.py
+MYPY_PATHS := ml core config annotation/schemas.py annotation/hashing.py annotation/services annotation/selectors.py annotation/views annotation/api.py annotation/api_imports.py annotation/forms.py annotation/imports annotation/selectors_imports.py annotation/models_imports.py curation/exporters curation/services curation/selectors.py curation/api.py
 
 .PHONY: install run test lint typecheck imports pytest lock clean
 

@@ -199,8 +199,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The DatabaseScheduler copies these into its tables at start; admins can add more in the admin.
 CELERY_BEAT_SCHEDULE = {
     "annotation-expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
+    "curation-fail-stale-snapshots": {"task": "curation.fail_stale_snapshots", "schedule": 300.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# The code version written into snapshot and checkpoint manifests (set by the deploy; `git
+# rev-parse HEAD` is the fallback on a checkout).
+GIT_COMMIT = env.str("LOOP_GIT_COMMIT", default="")
 
 LOGGING = {
     "version": 1,

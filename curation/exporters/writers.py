@@ -1,0 +1,135 @@
+"""Row writers for JSONL and Parquet that hash the bytes as they write them.
+
+Pure module. Memory stays constant: JSONL writes a line per row; Parquet buffers ``batch_rows`` rows,
+writes them as one row group through a streaming ``ParquetWriter``, and drops them. Both write through
+``HashingFile``, so the sha256 and size recorded in the manifest are those of the bytes that went to
+disk, without reading the file back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from typing_extensions import Buffer  # collections.abc.Buffer is Python 3.12+
+
+FileKind = Literal["jsonl", "parquet"]
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    name: str
+    rows: int
+    sha256: str
+    bytes: int
+
+
+class HashingFile(io.RawIOBase):
+    """A write-only file that feeds every byte to sha256 on its way to ``target``."""
+
+    def __init__(self, target: BinaryIO) -> None:
+        super().__init__()
+        self._target = target
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Buffer) -> int:
+        view = memoryview(data).cast("B")
+        self._hash.update(view)
+        self._target.write(view)
+        self.size += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        # ParquetWriter asks for the position to record row-group offsets in the footer.
+        return self.size
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class RowWriter(Protocol):
+    def write(self, row: dict[str, Any]) -> None: ...
+
+    def close(self) -> WrittenFile: ...
+
+    def abort(self) -> None: ...
+
+
+class _Base:
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self.rows = 0
+        self._file = path.open("xb")  # never overwrite: a snapshot's files are written once
+        self._sink = HashingFile(self._file)
+
+    def _check(self, row: dict[str, Any]) -> None:
+        if list(row) != self.schema.names:
+            raise ValueError(f"{self.path.name}: row has columns {list(row)}, expected {self.schema.names}")
+
+    def _finish(self) -> WrittenFile:
+        self._sink.flush()
+        self._file.close()
+        return WrittenFile(self.path.name, self.rows, self._sink.hexdigest(), self._sink.size)
+
+    def abort(self) -> None:
+        self._file.close()
+
+
+class JsonlWriter(_Base):
+    def write(self, row: dict[str, Any]) -> None:
+        self._check(row)
+        line = json.dumps(row, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
+        self._sink.write(line.encode("utf-8"))
+        self.rows += 1
+
+    def close(self) -> WrittenFile:
+        return self._finish()
+
+
+class ParquetRowWriter(_Base):
+    def __init__(self, path: Path, schema: pa.Schema, *, batch_rows: int = 1000) -> None:
+        super().__init__(path, schema)
+        self._batch_rows = batch_rows
+        self._buffer: list[dict[str, Any]] = []
+        self._writer = pq.ParquetWriter(self._sink, schema)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._check(row)
+        self._buffer.append(row)
+        self.rows += 1
+        if len(self._buffer) >= self._batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
+            self._buffer = []
+
+    def close(self) -> WrittenFile:
+        self._flush()
+        self._writer.close()  # writes the footer: the file is valid only after this
+        return self._finish()
+
+    def abort(self) -> None:
+        self._buffer = []
+        super().abort()
+
+
+def open_writer(path: Path, kind: FileKind, schema: pa.Schema, *, batch_rows: int = 1000) -> RowWriter:
+    if kind == "jsonl":
+        return JsonlWriter(path, schema)
+    return ParquetRowWriter(path, schema, batch_rows=batch_rows)

@@ -1,0 +1,223 @@
+"""Writing one snapshot's files: stream the selected judgments through the exporters into a folder.
+
+Called by ``curation.services.snapshots.snapshot_build`` on a row it has claimed, with a private
+folder that is published (renamed) only after this returns. Writes the data files and
+``manifest.json``; records progress on the row as it goes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+import ml
+from annotation.schemas import PAIRWISE, RATING, config_parse
+from core.models import Project
+from curation.exporters.columns import schema_for
+from curation.exporters.options import ExportOptions, Table, filters_parse, options_parse
+from curation.exporters.pipeline import export_rows
+from curation.exporters.records import AspectScale, ExportContext, JudgmentRecord, ResolvedPromptFormat
+from curation.exporters.split import Split
+from curation.exporters.trl import PREFERENCE_ORIGINS, UNPAIRED_ORIGINS
+from curation.exporters.writers import FileKind, RowWriter, WrittenFile, open_writer
+from curation.models import MANIFEST_NAME, DatasetSnapshot, SnapshotStatus
+from curation.selectors import judgment_records, judgments_for_export, prompts_need_conversational
+
+MANIFEST_SCHEMA_VERSION = 1
+PROGRESS_EVERY = 500  # judgments between progress writes (one UPDATE each)
+
+Written = list[tuple[Table, Split | None, FileKind, WrittenFile]]
+
+
+@dataclass(frozen=True)
+class _Data:
+    written: Written
+    counts: dict[str, Any]
+    prompt_format: ResolvedPromptFormat
+    last_judgment_id: int
+
+
+@dataclass(frozen=True)
+class SnapshotFiles:
+    manifest: dict[str, Any]
+    manifest_sha256: str  # the snapshot's sha256: manifest.json lists every data file's hash
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        counts: dict[str, Any] = self.manifest["counts"]
+        return counts
+
+
+def snapshot_files_write(*, snapshot: DatasetSnapshot, folder: Path) -> SnapshotFiles:
+    """Write every file of ``snapshot`` into ``folder`` (which must exist and be empty)."""
+    manifest = _manifest(snapshot, _write_data(snapshot, folder))
+    data = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    with (folder / MANIFEST_NAME).open("xb") as handle:
+        handle.write(data)
+    return SnapshotFiles(manifest=manifest, manifest_sha256=hashlib.sha256(data).hexdigest())
+
+
+def _context(project: Project, options: ExportOptions, prompt_format: ResolvedPromptFormat) -> ExportContext:
+    config = config_parse(project.task_kind, project.task_config)
+    strength_levels = len(config.strengths) if project.task_kind == PAIRWISE else 3
+    aspects = {a.name: AspectScale(min=a.min, max=a.max) for a in config.aspects} if project.task_kind == RATING else {}
+    return ExportContext(
+        options=options,
+        prompt_format=prompt_format,
+        # Read at call time; the key never leaves this process, only HMACs made with it do.
+        annotator_key=settings.SECRET_KEY.encode(),
+        strength_levels=strength_levels,
+        aspects=aspects,
+    )
+
+
+def _file_name(table: Table, split: Split | None, kind: FileKind) -> str:
+    return f"{table}{'-' + split if split else ''}.{kind}"
+
+
+class _Progress:
+    """Counts the judgments streamed and writes the count (and a heartbeat) every PROGRESS_EVERY."""
+
+    def __init__(self, snapshot_id: int) -> None:
+        self.snapshot_id = snapshot_id
+        self.done = 0
+
+    def track(self, records: Iterator[JudgmentRecord]) -> Iterator[JudgmentRecord]:
+        for self.done, record in enumerate(records, start=1):
+            yield record
+            if self.done % PROGRESS_EVERY == 0:
+                DatasetSnapshot.objects.filter(pk=self.snapshot_id, status=SnapshotStatus.RUNNING).update(
+                    progress_done=self.done, heartbeat_at=timezone.now()
+                )
+
+
+def _git_commit() -> str | None:
+    """The deployed commit: settings.GIT_COMMIT when the image sets it, else ``git rev-parse`` in a checkout."""
+    configured = str(getattr(settings, "GIT_COMMIT", "") or "")
+    return configured or _git_rev_parse()
+
+
+@lru_cache(maxsize=1)
+def _git_rev_parse() -> str | None:
+    # A fixed argument list, no shell, a timeout; any failure (no git, not a checkout) means "unknown".
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else None
+
+
+def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
+    filters = filters_parse(snapshot.filters)
+    options = options_parse(snapshot.options)
+    judgments = judgments_for_export(project=snapshot.project, filters=filters)
+    # Judgments are append-only with increasing ids. Fixing the last id now makes the count, the
+    # prompt-format scan and the export read one set while annotators keep submitting.
+    last_id = judgments.aggregate(last=Max("id"))["last"] or 0
+    judgments = judgments.filter(id__lte=last_id)
+    total = judgments.count()
+    DatasetSnapshot.objects.filter(pk=snapshot.pk, status=SnapshotStatus.RUNNING).update(
+        progress_total=total, heartbeat_at=timezone.now()
+    )
+
+    prompt_format: ResolvedPromptFormat
+    if options.prompt_format == "auto":
+        prompt_format = "conversational" if prompts_need_conversational(judgments=judgments) else "standard"
+    else:
+        prompt_format = options.prompt_format
+    ctx = _context(snapshot.project, options, prompt_format)
+
+    splits: tuple[Split | None, ...] = ("train", "test") if options.test_fraction > 0 else (None,)
+    writers: dict[tuple[Table, Split | None], list[tuple[FileKind, RowWriter]]] = {}
+    try:
+        for table in options.tables:
+            for split in splits if table != "raw" else (None,):
+                writers[(table, split)] = [
+                    (kind, open_writer(folder / _file_name(table, split, kind), kind, schema_for(table, prompt_format)))
+                    for kind in options.formats
+                ]
+        rows: Counter[tuple[str, str]] = Counter()
+        by_split: Counter[tuple[str, str]] = Counter()
+        progress = _Progress(snapshot.pk)
+        for row in export_rows(progress.track(judgment_records(judgments=judgments)), ctx):
+            for _, writer in writers[(row.table, row.split)]:
+                writer.write(row.row)
+            rows[(row.table, row.origin or "")] += 1
+            if row.split:
+                by_split[(row.table, row.split)] += 1
+        written = [
+            (table, split, kind, writer.close()) for (table, split), pairs in writers.items() for kind, writer in pairs
+        ]
+    except BaseException:
+        for pairs in writers.values():
+            for _, writer in pairs:
+                writer.abort()
+        raise
+
+    counts: dict[str, Any] = {"judgments": progress.done}
+    if "preference" in options.tables:
+        counts["preference"] = {origin: rows[("preference", origin)] for origin in PREFERENCE_ORIGINS}
+    if "unpaired" in options.tables:
+        counts["unpaired"] = {origin: rows[("unpaired", origin)] for origin in UNPAIRED_ORIGINS}
+    if "raw" in options.tables:
+        counts["raw"] = rows[("raw", "")]
+    if options.test_fraction > 0:
+        counts["splits"] = {
+            table: {split: by_split[(table, split)] for split in ("train", "test")}
+            for table in options.tables
+            if table != "raw"
+        }
+    return _Data(written=written, counts=counts, prompt_format=prompt_format, last_judgment_id=last_id)
+
+
+def _manifest(snapshot: DatasetSnapshot, data: _Data) -> dict[str, Any]:
+    return {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "snapshot_id": snapshot.pk,
+        "project_id": snapshot.project_id,
+        "name": snapshot.name,
+        "created_at": snapshot.created_at.isoformat(),
+        "built_at": timezone.now().isoformat(),
+        "filters": snapshot.filters,
+        "options": snapshot.options,
+        "last_judgment_id": data.last_judgment_id,
+        "prompt_format": data.prompt_format,
+        "counts": data.counts,
+        "columns": {
+            table: schema_for(table, data.prompt_format).names for table in dict.fromkeys(t for t, *_ in data.written)
+        },
+        "files": [
+            {
+                "name": f.name,
+                "table": table,
+                "split": split,
+                "format": kind,
+                "rows": f.rows,
+                "sha256": f.sha256,
+                "bytes": f.bytes,
+            }
+            for table, split, kind, f in data.written
+        ],
+        "annotators": "pseudonymous: HMAC-SHA256 of project and user id, keyed by the site secret",
+        "code_version": {"ml": ml.__version__, "git_commit": _git_commit()},
+    }

@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from core.forms import ThrottledAdminAuthenticationForm
 from core.models import Membership, Project, User
+
+# The admin sign-in is throttled like the site's (brute force against staff accounts).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.register(User)

@@ -139,6 +139,11 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
+# Failed sign-ins per account before a lockout (an address gets 4x), and the lockout window.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+# Throttle counters; Redis in production (e.g. redis://redis:6379/2) so every web process shares them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 # Invite only: nobody signs up; admins create accounts.
 SIGNUP_ENABLED = False
 

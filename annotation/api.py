@@ -220,6 +220,12 @@ class JudgmentList(generics.ListAPIView[Judgment]):
         return judgments
 
 
+def _own_lease_or_404(request: Request, project: Project, assignment_id: int) -> None:
+    """Someone else's lease id is a 404 before the body is even read (no 400-vs-404 oracle)."""
+    if not Assignment.objects.filter(pk=assignment_id, project=project, annotator=_user(request)).exists():
+        raise NotFound("This task is not assigned to you.")
+
+
 def _queue_error(exc: QueueError) -> ApiResponse:
     codes = {
         LeaseNotFound: status.HTTP_404_NOT_FOUND,
@@ -261,6 +267,7 @@ class Submit(APIView):
     )
     def post(self, request: Request, project_id: int, assignment_id: int) -> ApiResponse:
         project = _project(request, project_id)
+        _own_lease_or_404(request, project, assignment_id)
         body = SubmitSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
@@ -286,6 +293,7 @@ class Release(APIView):
     @extend_schema(request=ReleaseSerializer, responses={200: None})
     def post(self, request: Request, project_id: int, assignment_id: int) -> ApiResponse:
         project = _project(request, project_id)
+        _own_lease_or_404(request, project, assignment_id)
         body = ReleaseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -96,8 +96,10 @@ def members(request: HttpRequest, project_id: int) -> HttpResponse:
 def member_change(request: HttpRequest, project_id: int, membership_id: int) -> HttpResponse:
     project = project_get_for_user(user=_user(request), project_id=project_id, roles=[Role.ADMIN])
     membership = Membership.objects.filter(project=project, pk=membership_id).select_related("user").first()
+    if membership is None:
+        raise Http404("No such member.")
     form = MemberRoleForm(request.POST)
-    if membership is None or not form.is_valid():
+    if not form.is_valid():
         messages.error(request, "That change could not be made.")
         return redirect("annotation:members", project_id=project.pk)
     choice = form.cleaned_data["role"]

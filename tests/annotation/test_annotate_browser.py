@@ -17,8 +17,9 @@ from annotation.models import Assignment, AssignmentStatus, Judgment
 # Playwright's sync API runs an event loop in this thread; the ORM calls below are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-from tests.factories import annotation_project  # noqa: E402
+import playwright.sync_api as playwright_sync
+
+from tests.factories import annotation_project
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,9 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Modules type-checked strictly (see [tool.mypy] in pyproject.toml).
-MYPY_PATHS := ml core config annotation/schemas.py annotation/hashing.py annotation/services annotation/selectors.py annotation/views annotation/api.py annotation/api_imports.py annotation/forms.py annotation/imports annotation/selectors_imports.py annotation/models_imports.py curation/exporters curation/services curation/selectors.py curation/api.py
+MYPY_PATHS := ml core config annotation/schemas.py annotation/hashing.py annotation/services annotation/selectors.py annotation/views annotation/api.py annotation/api_imports.py annotation/forms.py annotation/imports annotation/selectors_imports.py annotation/models_imports.py curation/exporters curation/services curation/selectors.py curation/api.py curation/stats curation/selectors_quality.py curation/selectors_review.py curation/selectors_gold.py curation/answers.py curation/api_quality.py curation/views_quality.py curation/views_gold.py curation/forms_quality.py curation/models_quality.py curation/tasks_quality.py training models_registry
 
-.PHONY: install run test lint typecheck imports pytest lock clean
+.PHONY: install run test lint typecheck imports security pytest lock clean
 
 $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,7 @@ install: $(VENV)/.installed
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap
+	$(PY) manage.py demo_base_model
 	$(PY) manage.py runstack
 
 lint: install
@@ -33,10 +34,14 @@ typecheck: install
 imports: install
 	$(VENV)/bin/lint-imports
 
+# Static security checks; the allowlist and its reasons are [tool.bandit] in pyproject.toml.
+security: install
+	$(VENV)/bin/bandit -c pyproject.toml -r config core annotation curation training models_registry ml -q
+
 pytest: install
 	$(VENV)/bin/pytest
 
-test: lint typecheck imports pytest
+test: lint typecheck imports security pytest
 
 # Re-resolve the lock after changing pyproject.toml (then commit requirements/lock.txt).
 lock:

@@ -8,9 +8,12 @@ urlpatterns = [
     path("", include("core.urls")),
     path("", include("annotation.urls")),
     path("", include("curation.urls")),
+    path("", include("curation.urls_quality")),
+    path("", include("training.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotation.urls_api")),
     path("api/v1/", include("curation.urls_api")),
+    path("api/v1/", include("curation.urls_api_quality")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

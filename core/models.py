@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -78,3 +80,55 @@ class Membership(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.project} as {self.role}"
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    """Bulk writes are refused too: ``.update()`` and ``.delete()`` bypass ``save()`` and ``delete()``."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("Audit events are append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """One security-relevant action: who did what, to what, in which project, from where.
+
+    Append-only: rows are written by ``core.audit.audit_record`` and never changed or deleted by the
+    application (the admin shows them read-only). Deleting the actor or the project keeps the event:
+    Django sets the foreign key to NULL (a bulk SQL update, not ``save()``) and ``actor_label`` still names who it was.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True, help_text="The actor's username when it happened.")
+    project = models.ForeignKey(Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["project", "created_at"], name="audit_by_project")]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_label or 'system'}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise AppendOnlyError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Audit events are append-only.")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 from django.http import Http404
 
-from core.models import Membership, Project, Role, User
+from core.models import AuditEvent, Membership, Project, Role, User
 
 
 def project_list_for_user(*, user: User) -> QuerySet[Project]:
@@ -38,3 +38,22 @@ def project_get_for_user(*, user: User, project_id: int, roles: Iterable[Role] |
     if project is None:
         raise Http404("No such project.")
     return project
+
+
+def audit_events(*, project: Project | None = None, action: str = "") -> QuerySet[AuditEvent]:
+    """Audit events, newest first: one project's when ``project`` is given, else the whole site's.
+
+    Callers check who may read them (project admins for a project, staff for the site).
+    """
+    events = AuditEvent.objects.select_related("actor", "project").order_by("-created_at", "-pk")
+    if project is not None:
+        events = events.filter(project=project)
+    if action:
+        events = events.filter(action=action)
+    return events
+
+
+def audit_actions(*, project: Project | None = None) -> list[str]:
+    """The action names that occur (in ``project``), for the filter menu."""
+    events = AuditEvent.objects.all() if project is None else AuditEvent.objects.filter(project=project)
+    return list(events.order_by("action").values_list("action", flat=True).distinct())

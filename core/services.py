@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
+from core.audit import AuditAction, audit_record
 from core.models import Membership, Project, Role, User
 
 
@@ -18,6 +19,7 @@ class CreatedAdmin:
     password: str | None  # None when the account already existed: a password is shown only once.
 
 
+@transaction.atomic
 def admin_ensure(*, username: str, email: str = "") -> CreatedAdmin:
     """Create the first superuser with a generated password; never a default one.
 
@@ -28,6 +30,8 @@ def admin_ensure(*, username: str, email: str = "") -> CreatedAdmin:
         return CreatedAdmin(user=existing, password=None)
     password = secrets.token_urlsafe(18)
     user = User.objects.create_superuser(username=username, email=email, password=password)
+    # The password is shown once to whoever ran the command; the log only says an admin was made.
+    audit_record(actor=None, action=AuditAction.ADMIN_CREATE, target=user, details={"username": username})
     return CreatedAdmin(user=user, password=password)
 
 
@@ -45,11 +49,23 @@ def project_create(*, name: str, created_by: User | None, description: str = "")
     project = Project.objects.create(name=name, slug=_unique_slug(name), description=description, created_by=created_by)
     if created_by is not None:
         Membership.objects.create(user=created_by, project=project, role=Role.ADMIN)
+    audit_record(actor=created_by, action=AuditAction.PROJECT_CREATE, project=project, target=project)
     return project
 
 
-def membership_set(*, project: Project, user: User, role: Role) -> Membership:
+@transaction.atomic
+def membership_set(*, project: Project, user: User, role: Role, actor: User | None = None) -> Membership:
+    """Give ``user`` ``role`` in ``project`` (added or changed); an actual change is audited."""
+    before = Membership.objects.select_for_update().filter(project=project, user=user).first()
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    if before is None or before.role != membership.role:
+        audit_record(
+            actor=actor,
+            action=AuditAction.MEMBERSHIP_SET,
+            project=project,
+            target=user,
+            details={"username": user.get_username(), "from": before.role if before else None, "to": str(role)},
+        )
     return membership
 
 
@@ -58,8 +74,13 @@ class LastAdminError(ValueError):
 
 
 @transaction.atomic
-def membership_change(*, project: Project, user: User, role: Role | None) -> Membership | None:
-    """Set ``user``'s role in ``project`` (None removes them). A project always keeps one admin."""
+def membership_change(
+    *, project: Project, user: User, role: Role | None, actor: User | None = None
+) -> Membership | None:
+    """Set ``user``'s role in ``project`` (None removes them). A project always keeps one admin.
+
+    ``actor`` is who asked (the project admin), recorded in the audit log with the old and new role.
+    """
     current = Membership.objects.select_for_update().filter(project=project, user=user).first()
     if current is not None and current.role == Role.ADMIN and role != Role.ADMIN:
         admins = Membership.objects.select_for_update().filter(project=project, role=Role.ADMIN).count()
@@ -68,13 +89,21 @@ def membership_change(*, project: Project, user: User, role: Role | None) -> Mem
     if role is None:
         if current is not None:
             current.delete()
+            audit_record(
+                actor=actor,
+                action=AuditAction.MEMBERSHIP_REMOVE,
+                project=project,
+                target=user,
+                details={"username": user.get_username(), "from": current.role, "to": None},
+            )
         return None
-    return membership_set(project=project, user=user, role=role)
+    return membership_set(project=project, user=user, role=role, actor=actor)
 
 
 @transaction.atomic
 def token_rotate(*, user: User) -> Token:
-    """A fresh API token for ``user``; any previous one is deleted first."""
-    Token.objects.filter(user=user).delete()
+    """A fresh API token for ``user``; any previous one is deleted first. Audited without the key."""
+    replaced, _ = Token.objects.filter(user=user).delete()
     token: Token = Token.objects.create(user=user)
+    audit_record(actor=user, action=AuditAction.API_KEY_ROTATE, target=user, details={"replaced": bool(replaced)})
     return token

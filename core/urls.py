@@ -14,4 +14,6 @@ urlpatterns = [
     ),
     path("accounts/token/", views.api_token, name="api_token"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("audit/", views.site_audit, name="site_audit"),
+    path("projects/<int:project_id>/audit/", views.project_audit, name="project_audit"),
 ]

@@ -37,6 +37,26 @@ class SnapshotCreateForm(forms.Form):
     checkpoints = forms.CharField(
         required=False, help_text="Comma-separated checkpoint names; keeps judgments involving any of them."
     )
+    # Quality filters (curation.stats; recomputed before the build)
+    min_agreement = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Minimum item agreement",
+        help_text="0 to 1 (ties counted). Items judged by one annotator have no agreement and are left out. "
+        "Empty: no minimum.",
+    )
+    exclude_flagged_annotators = forms.BooleanField(
+        required=False, label="Leave out annotators flagged by the reliability checks"
+    )
+    include_rejected = forms.BooleanField(
+        required=False, label="Include judgments a reviewer rejected", help_text="Left out by default."
+    )
+    consensus_only = forms.BooleanField(
+        required=False,
+        label="Consensus only: one training row per item, with a weight column",
+        help_text="The majority (or adjudicated) answer of the kept judgments; the raw table still lists them all.",
+    )
     # Options
     tables = forms.MultipleChoiceField(
         choices=TABLES, initial=[t for t, _ in TABLES], widget=forms.CheckboxSelectMultiple
@@ -88,6 +108,10 @@ class SnapshotCreateForm(forms.Form):
             "include_gold": data["include_gold"],
             "response_sources": data["response_sources"],
             "checkpoints": [c.strip() for c in data["checkpoints"].split(",") if c.strip()],
+            "min_agreement": data["min_agreement"],
+            "exclude_flagged_annotators": data["exclude_flagged_annotators"],
+            "include_rejected": data["include_rejected"],
+            "consensus_only": data["consensus_only"],
         }
 
     def options(self) -> dict[str, Any]:

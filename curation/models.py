@@ -84,3 +84,6 @@ class DatasetSnapshot(models.Model):
     def folder(self) -> str:
         """The snapshot's folder, relative to MEDIA_ROOT."""
         return f"snapshots/{self.project_id}/{self.pk}"
+
+
+from curation.models_quality import *  # noqa: E402,F403

@@ -18,6 +18,8 @@ from curation.exporters.options import SnapshotFilters
 from curation.exporters.records import JudgmentRecord, ResponseRecord
 from curation.exporters.trl import needs_conversational
 from curation.models import MANIFEST_NAME, DatasetSnapshot, SnapshotStatus
+from curation.models_quality import AnnotatorReliability, ItemAgreement
+from curation.selectors_quality import without_rejected
 
 EXPORT_CHUNK = 500
 
@@ -73,6 +75,17 @@ def judgments_for_export(*, project: Project, filters: SnapshotFilters) -> Query
             item_id=OuterRef("item_id"), response__source_detail__checkpoint__in=filters.checkpoints
         )
         judgments = judgments.filter(Exists(matching))
+    if not filters.include_rejected:
+        judgments = without_rejected(judgments)
+    if filters.exclude_flagged_annotators:
+        flagged = AnnotatorReliability.objects.filter(project=project, annotator=OuterRef("annotator_id"), flagged=True)
+        judgments = judgments.filter(~Exists(flagged))
+    if filters.min_agreement is not None:
+        agreeing = ItemAgreement.objects.filter(item=OuterRef("item_id"), agreement__gte=filters.min_agreement)
+        judgments = judgments.filter(Exists(agreeing))
+    if filters.consensus_only:
+        # Grouped by item within each prompt: the consensus is built per item (exporters.consensus).
+        return judgments.order_by("item__prompt_id", "item_id", "created_at", "id")
     return judgments.order_by("item__prompt_id", "created_at", "id")
 
 
@@ -178,9 +191,12 @@ def snapshot_file_path(*, snapshot: DatasetSnapshot, name: str) -> Path:
     if name not in known:
         raise Http404("No such file.")
     root = os.path.realpath(settings.MEDIA_ROOT)
-    folder = os.path.realpath(os.path.join(root, snapshot.folder))
+    expected = os.path.normpath(os.path.join(root, snapshot.folder))
+    folder = os.path.realpath(expected)
     path = os.path.realpath(os.path.join(folder, name))
-    if os.path.commonpath([root, folder]) != root or os.path.commonpath([folder, path]) != folder:
+    # folder != expected: the snapshot's folder (or a parent inside MEDIA_ROOT) was replaced by a
+    # symlink, possibly to another snapshot's folder; serve nothing rather than someone else's files.
+    if folder != expected or os.path.commonpath([root, folder]) != root or os.path.commonpath([folder, path]) != folder:
         raise Http404("No such file.")
     if not os.path.isfile(path):
         raise Http404("No such file.")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from curation.services.snapshots import snapshot_build, snapshots_fail_stale
+from curation.tasks_quality import recompute_quality, recompute_stale_quality  # noqa: F401  (registers them)
 
 
 @shared_task(name="curation.build_snapshot", ignore_result=True)

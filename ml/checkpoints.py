@@ -83,7 +83,8 @@ def verify_checkpoint(folder: Path, expected_sha256: Mapping[str, str] | None = 
 def _role_of(folder: Path, manifest: dict[str, Any] | None) -> ModelRole:
     if manifest is not None and manifest.get("kind") in ("reward", "dpo", "kto"):
         return "reward" if manifest["kind"] == "reward" else "policy"
-    architectures = AutoConfig.from_pretrained(folder).architectures or []
+    # local_files_only: a verified folder on disk, never a Hub download (bandit B615 is about the Hub).
+    architectures = AutoConfig.from_pretrained(folder, local_files_only=True).architectures or []  # nosec B615
     return "reward" if any(a.endswith("ForSequenceClassification") for a in architectures) else "policy"
 
 
@@ -99,10 +100,10 @@ def load_checkpoint(
     manifest = verify_checkpoint(folder, expected_sha256)
     role = role or _role_of(folder, manifest)
     auto = AutoModelForSequenceClassification if role == "reward" else AutoModelForCausalLM
-    model: Any = auto.from_pretrained(folder, use_safetensors=True)
+    model: Any = auto.from_pretrained(folder, use_safetensors=True, local_files_only=True)
     model.to(resolve_device(device))
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)  # nosec B615
     return LoadedCheckpoint(model=model, tokenizer=tokenizer, role=role, manifest=manifest)
 
 

@@ -261,7 +261,8 @@ def _run(config: RunConfig, writer: ProgressWriter) -> RunResult:
 
     runtime = resolve_runtime(config)
     output_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
+    # model_dir is a validated local folder (RunConfig.validate); never resolve it as a Hub repo id.
+    tokenizer = AutoTokenizer.from_pretrained(config.model_dir, local_files_only=True)  # nosec B615
     data = prepare_data(config, tokenizer, cache_dir=output_dir / ".datasets-cache")
     resume = find_resumable_checkpoint(output_dir)
     callback = ProgressCallback(

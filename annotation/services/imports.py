@@ -36,6 +36,7 @@ from annotation.imports.shapes import Target, shape_refusal
 from annotation.models_imports import MAX_STORED_ERRORS, ImportJob, ImportPhase, ImportStatus
 from annotation.schemas import FieldError, SchemaError, responses_per_item
 from annotation.services.imports_write import BatchWriter
+from core.db import connection_reset_if_dropped
 from core.models import Project, User
 
 logger = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class _WriteProgress:
         quote = self.connection.ops.quote_name
         # Names come from the model, values are parameters: nothing here is user input.
         sql = (
-            f"UPDATE {quote(ImportJob._meta.db_table)} SET {quote('rows_written')} = %s, "  # noqa: S608
+            f"UPDATE {quote(ImportJob._meta.db_table)} SET {quote('rows_written')} = %s, "  # noqa: S608  # nosec
             f"{quote('heartbeat_at')} = %s WHERE {quote('id')} = %s"
         )
         with self.connection.cursor() as cursor:
@@ -298,6 +299,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             _write(job, path, target, checked.shape, checked.rows)
     except Exception:
         logger.exception("import %s stopped on an unexpected error", job_id)
+        connection_reset_if_dropped()  # the error may be the connection itself: still record the failure
         message = "the import stopped on an unexpected error; nothing was written (the error is in the worker log)"
         _finish_failed(job, [RowError(None, "", message)], 1, 0)
         raise

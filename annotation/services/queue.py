@@ -17,12 +17,13 @@ from enum import Enum
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from annotation.models import Assignment, AssignmentStatus, Item, ItemResponse, Judgment
 from annotation.schemas import FieldError, SchemaError, gold_matches, payload_validate
 from core.models import Membership, Project, Role, User
+from curation.models_quality import ProjectQuality
 
 ANNOTATING_ROLES = (Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN)
 EXPIRED_MESSAGE = (
@@ -137,16 +138,29 @@ def _live_leases(*, annotator: User, project: Project, now: datetime) -> list[As
     )
 
 
+def _first_open(items: QuerySet[Item]) -> Item | None:
+    return items.order_by("-priority", "id").select_for_update(skip_locked=True, of=("self",)).first()
+
+
 def _claim_new(*, annotator: User, project: Project, now: datetime, rng: random.Random | None) -> Assignment | None:
-    """Inside the caller's transaction, with the membership locked: lease one new item or None."""
+    """Inside the caller's transaction, with the membership locked: lease one new item or None.
+
+    When the project manages its gold fraction (``curation.models.ProjectQuality.gold_fraction``), a
+    claim serves gold with that probability, if a gold item is open to this annotator, and ordinary
+    items otherwise; gold is then never served by priority alone. Unmanaged, gold items are served
+    like any other item.
+    """
     seen = Assignment.objects.filter(item_id=OuterRef("pk"), annotator=annotator)
-    item = (
-        Item.objects.filter(project=project, open_slots__gt=0)
-        .filter(~Exists(seen))
-        .order_by("-priority", "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
-    )
+    candidates = Item.objects.filter(project=project, open_slots__gt=0).filter(~Exists(seen))
+    fraction = ProjectQuality.objects.filter(project=project).values_list("gold_fraction", flat=True).first()
+    if fraction is None:
+        item = _first_open(candidates)
+    else:
+        item = None
+        if fraction > 0 and (rng or random.SystemRandom()).random() < fraction:
+            item = _first_open(candidates.filter(is_gold=True))
+        if item is None:
+            item = _first_open(candidates.filter(is_gold=False))
     if item is None:
         return None
     order = list(ItemResponse.objects.filter(item=item).order_by("position").values_list("response_id", flat=True))

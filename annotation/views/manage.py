@@ -80,7 +80,7 @@ def members(request: HttpRequest, project_id: int) -> HttpResponse:
         if user is None:
             form.add_error("username", "No active account with that username. Accounts are created by a site admin.")
         else:
-            membership_change(project=project, user=user, role=Role(form.cleaned_data["role"]))
+            membership_change(project=project, user=user, role=Role(form.cleaned_data["role"]), actor=_user(request))
             messages.success(request, f"{user} is now {form.cleaned_data['role']} in this project.")
             return redirect("annotation:members", project_id=project.pk)
     rows = Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username")
@@ -104,7 +104,12 @@ def member_change(request: HttpRequest, project_id: int, membership_id: int) -> 
         return redirect("annotation:members", project_id=project.pk)
     choice = form.cleaned_data["role"]
     try:
-        membership_change(project=project, user=membership.user, role=None if choice == "remove" else Role(choice))
+        membership_change(
+            project=project,
+            user=membership.user,
+            role=None if choice == "remove" else Role(choice),
+            actor=_user(request),
+        )
     except LastAdminError as exc:
         messages.error(request, str(exc))
     else:

@@ -205,6 +205,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "annotation-expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
     "curation-fail-stale-snapshots": {"task": "curation.fail_stale_snapshots", "schedule": 300.0},
+    "curation-recompute-stale-quality": {"task": "curation.recompute_stale_quality", "schedule": 300.0},
+    "training-check-schedules": {"task": "training.check_schedules", "schedule": 60.0},
+    "training-reap-stale-runs": {"task": "training.reap_stale_runs", "schedule": 300.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

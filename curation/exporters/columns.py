@@ -43,10 +43,12 @@ RAW = pa.schema(
 )
 
 
-def schema_for(table: Table, prompt_format: ResolvedPromptFormat) -> pa.Schema:
+def schema_for(table: Table, prompt_format: ResolvedPromptFormat, *, weighted: bool = False) -> pa.Schema:
+    """``weighted``: consensus-only snapshots add a ``weight`` column to the training tables."""
     if table == "raw":
         return RAW
     text = MESSAGES if prompt_format == "conversational" else pa.string()
+    weight = [("weight", pa.float64())] if weighted else []
     if table == "preference":
         return pa.schema(
             [
@@ -56,6 +58,7 @@ def schema_for(table: Table, prompt_format: ResolvedPromptFormat) -> pa.Schema:
                 ("margin", pa.float64()),
                 ("tie", pa.bool_()),
                 ("origin", pa.string()),
+                *weight,
             ]
         )
-    return pa.schema([("prompt", text), ("completion", text), ("label", pa.bool_()), ("origin", pa.string())])
+    return pa.schema([("prompt", text), ("completion", text), ("label", pa.bool_()), ("origin", pa.string()), *weight])

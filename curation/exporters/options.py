@@ -51,6 +51,25 @@ class SnapshotFilters(_Strict):
         max_length=100,
         description="Keep judgments whose item has a response with source_detail.checkpoint in this list.",
     )
+    # Quality filters (curation.stats; the values are recomputed before the snapshot is built).
+    min_agreement: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Keep items whose agreement (ties counted) is at least this; an item judged once has none "
+        "and is left out.",
+    )
+    exclude_flagged_annotators: bool = Field(
+        default=False, description="Leave out judgments of annotators flagged by the reliability checks."
+    )
+    include_rejected: bool = Field(
+        default=False, description="Rejected judgments stay in the raw record but are left out by default."
+    )
+    consensus_only: bool = Field(
+        default=False,
+        description="One training row per item from the consensus of its kept judgments (or its adjudication), "
+        "with a weight column; the raw table still lists the judgments.",
+    )
 
     @field_validator("task_kinds", "annotator_ids", "response_sources", "checkpoints")
     @classmethod

@@ -51,8 +51,10 @@ def export_rows(records: Iterable[JudgmentRecord], ctx: ExportContext) -> Iterat
                 split = split_of(
                     record.prompt_hash, test_fraction=ctx.options.test_fraction, seed=ctx.options.split_seed
                 )
-            if "raw" in tables:
+            if "raw" in tables and record.role != "consensus":
                 yield ExportRow("raw", None, raw_row(record, ctx))
+            if record.role == "evidence":
+                continue  # consensus-only: the item's consensus record makes its training rows
             if "preference" in tables:
                 for pair in judgment_pairs(record, ctx):
                     yield ExportRow("preference", split, preference_row(record, pair, ctx))

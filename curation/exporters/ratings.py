@@ -32,7 +32,8 @@ def normalised_mean(ratings: Mapping[str, Any], aspects: Mapping[str, AspectScal
         scale = aspects.get(name)
         if scale is None or not isinstance(entry, Mapping) or entry.get("score") is None:
             continue
-        score = min(max(int(entry["score"]), scale.min), scale.max)
+        # float: a consensus record carries mean scores (exporters.consensus); judgments carry ints.
+        score = min(max(float(entry["score"]), scale.min), scale.max)
         values.append((score - scale.min) / (scale.max - scale.min))
     return sum(values) / len(values) if values else None
 
@@ -43,6 +44,7 @@ class _Rated:
     record: JudgmentRecord  # any judgment of this prompt: carries the prompt for the row
     total: float = 0.0
     count: int = 0
+    weight: float | None = None  # consensus-only snapshots: the least weight among its records
 
     @property
     def mean(self) -> float:
@@ -65,6 +67,8 @@ class PromptRatings:
         rated = self.by_response.setdefault(response.id, _Rated(text=response.text, record=record))
         rated.total += value
         rated.count += 1
+        if record.weight is not None:
+            rated.weight = record.weight if rated.weight is None else min(rated.weight, record.weight)
 
     def pairs(self, ctx: ExportContext) -> Iterator[tuple[JudgmentRecord, Pair]]:
         min_gap = ctx.options.rating_pair_min_gap
@@ -74,10 +78,13 @@ class PromptRatings:
             if abs(gap) + _EPSILON < min_gap:
                 continue
             better, worse = (a, b) if gap > 0 else (b, a)
-            yield better.record, Pair(better.text, worse.text, gap_margin(abs(gap), ctx.options.margin), RATING)
+            # A pair is as certain as its less certain side.
+            weight = min((w for w in (a.weight, b.weight) if w is not None), default=None)
+            margin = gap_margin(abs(gap), ctx.options.margin)
+            yield better.record, Pair(better.text, worse.text, margin, RATING, weight=weight)
 
     def unpaired(self, ctx: ExportContext) -> Iterator[dict[str, Any]]:
         threshold = ctx.options.rating_label_threshold
         for _, rated in sorted(self.by_response.items()):
             label = rated.mean + _EPSILON >= threshold
-            yield unpaired_row(rated.record, rated.text, label, RATING, ctx)
+            yield unpaired_row(rated.record, rated.text, label, RATING, ctx, weight=rated.weight)

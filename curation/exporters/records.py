@@ -11,6 +11,10 @@ from curation.exporters.options import ExportOptions
 
 Message = Mapping[str, str]  # {"role": ..., "content": ...}
 ResolvedPromptFormat = Literal["standard", "conversational"]
+# judgment: goes to every table. Consensus-only snapshots (curation.exporters.consensus) split the
+# roles: the item's judgments are "evidence" (raw table only) and its "consensus" record feeds the
+# training tables only.
+RecordRole = Literal["judgment", "evidence", "consensus"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class JudgmentRecord:
     prompt_hash: str  # sha256 of the prompt's canonical messages: the split key
     prompt_messages: tuple[Message, ...]
     responses: Mapping[int, ResponseRecord]  # by response id
+    role: RecordRole = "judgment"
+    weight: float | None = None  # consensus-only snapshots: the row's weight (see exporters.consensus)
 
     def responses_by_position(self) -> list[ResponseRecord]:
         return sorted(self.responses.values(), key=lambda r: r.position)
@@ -64,3 +70,4 @@ class ExportContext:
     annotator_key: bytes
     strength_levels: int = 3
     aspects: Mapping[str, AspectScale] = field(default_factory=dict)
+    weighted: bool = False  # consensus-only snapshot: preference and unpaired rows get a ``weight`` column

@@ -52,6 +52,7 @@ class Pair:
     margin: float
     origin: str
     tie: bool = False
+    weight: float | None = None  # None: the judgment's own weight (consensus-only snapshots)
 
 
 def needs_conversational(messages: tuple[Message, ...] | list[Message]) -> bool:
@@ -146,8 +147,15 @@ def judgment_pairs(record: JudgmentRecord, ctx: ExportContext) -> Iterator[Pair]
         yield from _edit_pairs(record, ctx)
 
 
+def _weighted(row: dict[str, Any], weight: float | None, record: JudgmentRecord, ctx: ExportContext) -> dict[str, Any]:
+    if ctx.weighted:
+        chosen = weight if weight is not None else record.weight
+        row["weight"] = float(chosen if chosen is not None else 1.0)
+    return row
+
+
 def preference_row(record: JudgmentRecord, pair: Pair, ctx: ExportContext) -> dict[str, Any]:
-    return {
+    row = {
         "prompt": prompt_value(record, ctx),
         "chosen": completion_value(pair.chosen, ctx),
         "rejected": completion_value(pair.rejected, ctx),
@@ -155,15 +163,19 @@ def preference_row(record: JudgmentRecord, pair: Pair, ctx: ExportContext) -> di
         "tie": pair.tie,
         "origin": pair.origin,
     }
+    return _weighted(row, pair.weight, record, ctx)
 
 
-def unpaired_row(record: JudgmentRecord, text: str, label: bool, origin: str, ctx: ExportContext) -> dict[str, Any]:
-    return {
+def unpaired_row(
+    record: JudgmentRecord, text: str, label: bool, origin: str, ctx: ExportContext, weight: float | None = None
+) -> dict[str, Any]:
+    row = {
         "prompt": prompt_value(record, ctx),
         "completion": completion_value(text, ctx),
         "label": bool(label),
         "origin": origin,
     }
+    return _weighted(row, weight, record, ctx)
 
 
 def pairwise_unpaired(record: JudgmentRecord, ctx: ExportContext) -> Iterator[dict[str, Any]]:

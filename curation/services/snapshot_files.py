@@ -26,6 +26,7 @@ import ml
 from annotation.schemas import PAIRWISE, RATING, config_parse
 from core.models import Project
 from curation.exporters.columns import schema_for
+from curation.exporters.consensus import consensus_records
 from curation.exporters.options import ExportOptions, Table, filters_parse, options_parse
 from curation.exporters.pipeline import export_rows
 from curation.exporters.records import AspectScale, ExportContext, JudgmentRecord, ResolvedPromptFormat
@@ -34,6 +35,8 @@ from curation.exporters.trl import PREFERENCE_ORIGINS, UNPAIRED_ORIGINS
 from curation.exporters.writers import FileKind, RowWriter, WrittenFile, open_writer
 from curation.models import MANIFEST_NAME, DatasetSnapshot, SnapshotStatus
 from curation.selectors import judgment_records, judgments_for_export, prompts_need_conversational
+from curation.selectors_quality import adjudicated_answers, rating_scales
+from curation.services.quality import quality_refresh
 
 MANIFEST_SCHEMA_VERSION = 1
 PROGRESS_EVERY = 500  # judgments between progress writes (one UPDATE each)
@@ -69,7 +72,9 @@ def snapshot_files_write(*, snapshot: DatasetSnapshot, folder: Path) -> Snapshot
     return SnapshotFiles(manifest=manifest, manifest_sha256=hashlib.sha256(data).hexdigest())
 
 
-def _context(project: Project, options: ExportOptions, prompt_format: ResolvedPromptFormat) -> ExportContext:
+def _context(
+    project: Project, options: ExportOptions, prompt_format: ResolvedPromptFormat, *, weighted: bool = False
+) -> ExportContext:
     config = config_parse(project.task_kind, project.task_config)
     strength_levels = len(config.strengths) if project.task_kind == PAIRWISE else 3
     aspects = {a.name: AspectScale(min=a.min, max=a.max) for a in config.aspects} if project.task_kind == RATING else {}
@@ -80,6 +85,7 @@ def _context(project: Project, options: ExportOptions, prompt_format: ResolvedPr
         annotator_key=settings.SECRET_KEY.encode(),
         strength_levels=strength_levels,
         aspects=aspects,
+        weighted=weighted,
     )
 
 
@@ -130,6 +136,9 @@ def _git_rev_parse() -> str | None:
 def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
     filters = filters_parse(snapshot.filters)
     options = options_parse(snapshot.options)
+    if filters.min_agreement is not None or filters.exclude_flagged_annotators:
+        # Filter on statistics of every judgment so far, not on whatever the last beat stored.
+        quality_refresh(project=snapshot.project)
     judgments = judgments_for_export(project=snapshot.project, filters=filters)
     # Judgments are append-only with increasing ids. Fixing the last id now makes the count, the
     # prompt-format scan and the export read one set while annotators keep submitting.
@@ -145,7 +154,7 @@ def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
         prompt_format = "conversational" if prompts_need_conversational(judgments=judgments) else "standard"
     else:
         prompt_format = options.prompt_format
-    ctx = _context(snapshot.project, options, prompt_format)
+    ctx = _context(snapshot.project, options, prompt_format, weighted=filters.consensus_only)
 
     splits: tuple[Split | None, ...] = ("train", "test") if options.test_fraction > 0 else (None,)
     writers: dict[tuple[Table, Split | None], list[tuple[FileKind, RowWriter]]] = {}
@@ -153,13 +162,27 @@ def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
         for table in options.tables:
             for split in splits if table != "raw" else (None,):
                 writers[(table, split)] = [
-                    (kind, open_writer(folder / _file_name(table, split, kind), kind, schema_for(table, prompt_format)))
+                    (
+                        kind,
+                        open_writer(
+                            folder / _file_name(table, split, kind),
+                            kind,
+                            schema_for(table, prompt_format, weighted=ctx.weighted),
+                        ),
+                    )
                     for kind in options.formats
                 ]
         rows: Counter[tuple[str, str]] = Counter()
         by_split: Counter[tuple[str, str]] = Counter()
         progress = _Progress(snapshot.pk)
-        for row in export_rows(progress.track(judgment_records(judgments=judgments)), ctx):
+        records = progress.track(judgment_records(judgments=judgments))
+        if filters.consensus_only:
+            records = consensus_records(
+                records,
+                adjudications=adjudicated_answers(project=snapshot.project),
+                scales=rating_scales(project=snapshot.project),
+            )
+        for row in export_rows(records, ctx):
             for _, writer in writers[(row.table, row.split)]:
                 writer.write(row.row)
             rows[(row.table, row.origin or "")] += 1
@@ -204,7 +227,8 @@ def _manifest(snapshot: DatasetSnapshot, data: _Data) -> dict[str, Any]:
         "prompt_format": data.prompt_format,
         "counts": data.counts,
         "columns": {
-            table: schema_for(table, data.prompt_format).names for table in dict.fromkeys(t for t, *_ in data.written)
+            table: schema_for(table, data.prompt_format, weighted=filters_parse(snapshot.filters).consensus_only).names
+            for table in dict.fromkeys(t for t, *_ in data.written)
         },
         "files": [
             {

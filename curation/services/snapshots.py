@@ -24,6 +24,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.schemas import FieldError, SchemaError
+from core.audit import AuditAction, audit_record
+from core.db import connection_reset_if_dropped
 from core.models import Membership, Project, Role, User
 from curation.exporters.options import filters_parse, options_parse
 from curation.models import DatasetSnapshot, SnapshotStatus
@@ -89,6 +91,14 @@ def snapshot_create(
             filters=parsed_filters.model_dump(mode="json"),
             options=parsed_options.model_dump(mode="json"),
         )
+        # An export of annotators' work: audited with what it selects, in the same transaction.
+        audit_record(
+            actor=user,
+            action=AuditAction.SNAPSHOT_CREATE,
+            project=project,
+            target=snapshot,
+            details={"name": name, "filters": snapshot.filters, "options": snapshot.options},
+        )
         build_snapshot.delay_on_commit(snapshot.pk)
     return snapshot
 
@@ -111,6 +121,7 @@ def snapshot_build(*, snapshot_id: int) -> DatasetSnapshot | None:
         _build(snapshot)
     except Exception as exc:  # any failure ends this build; the researcher reads why and starts another
         logger.exception("snapshot %s failed", snapshot_id)
+        connection_reset_if_dropped()
         DatasetSnapshot.objects.filter(pk=snapshot_id, status=SnapshotStatus.RUNNING).update(
             status=SnapshotStatus.FAILED, error=_describe(exc), finished_at=timezone.now()
         )

@@ -23,7 +23,9 @@ from annotation.services.queue import assignment_claim_next, judgment_submit
 from core.models import Membership, Project, Role
 from core.services import membership_set
 from curation.services.snapshots import snapshot_build, snapshot_create
+from models_registry.models import Checkpoint
 from tests.factories import UserFactory
+from training.models import TrainingRun, TrainingSchedule
 
 pytestmark = pytest.mark.django_db
 
@@ -53,21 +55,31 @@ def project_with_everything(owner, annotator, media):
     for n in range(3):
         item_create(project=project, prompt=f"{SECRET} question {n}", responses=[f"{SECRET} a{n}", f"{SECRET} b{n}"])
     done = assignment_claim_next(annotator=annotator, project=project).assignment
-    judgment_submit(annotator=annotator, project=project, assignment_id=done.pk, payload={"outcome": "tie"},
-                    client_key=uuid.uuid4().hex, time_spent_ms=5)  # fmt: skip
+    judgment = judgment_submit(annotator=annotator, project=project, assignment_id=done.pk, payload={"outcome": "tie"},
+                    client_key=uuid.uuid4().hex, time_spent_ms=5).judgment  # fmt: skip
     live = assignment_claim_next(annotator=annotator, project=project).assignment
     job = import_job_create(project=project, user=owner,
                             uploaded_file=SimpleUploadedFile("x.jsonl", b'{"prompt": "SECRET-OF-PROJECT-B"}'))  # fmt: skip
     snapshot = snapshot_create(project=project, user=owner, name="s", filters={}, options={})
     snapshot_build(snapshot_id=snapshot.pk)
+    # Rows written directly: the sweep needs them to exist, not to be trainable.
+    base = Checkpoint.objects.create(project=project, kind="policy", name=f"{SECRET} base", location="/nowhere")
+    run = TrainingRun.objects.create(project=project, kind="reward", snapshot=snapshot, base_checkpoint=base,
+                                     error=SECRET, created_by=owner)  # fmt: skip
+    schedule = TrainingSchedule.objects.create(
+        project=project, name=SECRET, trigger="judgments", every_n_judgments=5, base_checkpoint=base, created_by=owner
+    )
     return {
         "project_id": project.pk,
         "item_id": Item.objects.filter(project=project).first().pk,
         "assignment_id": live.pk,
+        "judgment_id": judgment.pk,
         "membership_id": Membership.objects.get(project=project, user=annotator).pk,
         "job_id": job.pk,
         "snapshot_id": snapshot.pk,
         "name": "manifest.json",
+        "run_id": run.pk,
+        "schedule_id": schedule.pk,
     }
 
 

@@ -1,9 +1,10 @@
 """Stored XSS, end to end in Chromium (SECURITY-CASES #6, #11, #17, #19).
 
 Every payload of the sanitiser corpus is placed where users and models write text (project name,
-guidelines, usernames, prompts, responses, reasons, critiques, edits) and every page that shows
-them is opened in a real browser. A payload that runs would open a dialog or set a global; one that
-reaches the DOM but is stopped by the CSP shows up as a console violation. All three fail the test.
+guidelines, usernames, prompts, responses, reasons, critiques, edits, audit-log details) and every
+page that shows them is opened in a real browser. A payload that runs would open a dialog or set a
+global; one that reaches the DOM but is stopped by the CSP shows up as a console violation. All
+three fail the test.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from annotation.services.projects import annotation_project_create, item_create
 from annotation.services.queue import assignment_claim_next, judgment_submit
+from core.audit import AuditAction, audit_record
 from core.models import Role
 from core.services import membership_set
 from curation.services.snapshots import snapshot_build, snapshot_create
@@ -56,6 +58,10 @@ def poisoned(settings, tmp_path):
                         payload={"outcome": "tie", "reason": MARKER}, client_key=uuid.uuid4().hex, time_spent_ms=10)  # fmt: skip
     snapshot = snapshot_create(project=project, user=admin, name=MARKER[:200], filters={}, options={})
     snapshot_build(snapshot_id=snapshot.pk)
+    # Audit-log fields hold text that users typed (LSE's persistent XSS in its Activity Log, #19).
+    for n, payload in enumerate(PAYLOADS[:20]):
+        audit_record(actor=None, action=AuditAction.LOGIN_FAILED, details={"username": payload})
+        audit_record(actor=admin, action=f"test.xss{n}", project=project, details={payload: payload, "n": [payload]})
     return project, admin, annotators
 
 
@@ -74,7 +80,8 @@ def test_no_payload_runs_on_any_page(live_server, poisoned):
         problems: list[str] = []
         for user, paths in (
             (admin, ["/", f"/projects/{pid}/", f"/projects/{pid}/members/", f"/projects/{pid}/imports/",
-                     f"/projects/{pid}/snapshots/", f"/projects/{pid}/annotate/"]),
+                     f"/projects/{pid}/snapshots/", f"/projects/{pid}/annotate/", f"/projects/{pid}/audit/",
+                     "/audit/"]),
             (annotators[0], ["/", f"/projects/{pid}/", f"/projects/{pid}/annotate/"]),
         ):  # fmt: skip
             context = browser.new_context()

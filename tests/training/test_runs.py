@@ -192,3 +192,13 @@ def test_a_tampered_base_model_is_refused_before_any_child_starts(ready, tiny_ba
 )
 def test_exit_messages_say_why(code, error, expected):
     assert expected in exit_message(code, error)
+
+
+def test_starting_and_cancelling_a_run_are_audited(ready):
+    from core.models import AuditEvent
+
+    run = queued_run(ready)
+    run_cancel(run=run, user=ready.admin)
+    events = list(AuditEvent.objects.filter(project=ready.project).values_list("action", "actor_id"))
+    assert ("training.run_start", ready.admin.pk) in events
+    assert ("training.run_cancel", ready.admin.pk) in events

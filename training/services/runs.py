@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.schemas import FieldError, SchemaError
+from core.audit import audit_record
 from core.models import Membership, Project, Role, User
 from curation.models import DatasetSnapshot
 from ml.events import EXIT_CANCELLED, EXIT_OK, EXIT_USAGE
@@ -99,6 +100,10 @@ def run_create(
         )
         run.output_dir, run.log_path = f"{run.folder}/output", f"{run.folder}/child.log"
         run.save(update_fields=["output_dir", "log_path"])
+        audit_record(
+            actor=user, action="training.run_start", project=project, target=run,
+            details={"kind": kind, "snapshot": snapshot.pk, "base_checkpoint": base_checkpoint.pk, "preset": preset},
+        )  # fmt: skip
         execute_run.delay_on_commit(run.pk)
     return run
 
@@ -113,6 +118,7 @@ def run_cancel(*, run: TrainingRun, user: User) -> TrainingRun:
         run_id=run.pk, to=RunStatus.CANCELLED, expect=[RunStatus.QUEUED], cancel_requested=True, finished_at=now
     ):
         TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True)
+    audit_record(actor=user, action="training.run_cancel", project=run.project, target=run)
     run.refresh_from_db()
     return run
 

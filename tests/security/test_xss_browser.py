@@ -20,9 +20,11 @@ from core.audit import AuditAction, audit_record
 from core.models import Role
 from core.services import membership_set
 from curation.services.snapshots import snapshot_build, snapshot_create
+from models_registry.models import Checkpoint
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, sign_in
 from tests.core.test_markdown import XSS_CORPUS
 from tests.factories import UserFactory
+from training.models import TrainingRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -62,11 +64,18 @@ def poisoned(settings, tmp_path):
     for n, payload in enumerate(PAYLOADS[:20]):
         audit_record(actor=None, action=AuditAction.LOGIN_FAILED, details={"username": payload})
         audit_record(actor=admin, action=f"test.xss{n}", project=project, details={payload: payload, "n": [payload]})
+    # Training: a run whose error and a checkpoint whose name carry payloads (child output is untrusted).
+    base = Checkpoint.objects.create(project=project, kind="policy", name=MARKER[:200], location="/nowhere")
+    run = TrainingRun.objects.create(project=project, kind="reward", snapshot=snapshot, base_checkpoint=base,
+                                     status="failed", error=joined[:4000], created_by=admin)  # fmt: skip
+    project.xss_run_id = run.pk
+    project.xss_snapshot_id = snapshot.pk
     return project, admin, annotators
 
 
 def open_and_check(page, url):
-    page.goto(url)
+    response = page.goto(url)
+    assert response is not None and response.status == 200, f"{url} answered {response and response.status}"
     page.wait_for_load_state("networkidle")
     assert page.evaluate("() => window.__xss") is None, f"payload ran on {url}"
 
@@ -81,7 +90,9 @@ def test_no_payload_runs_on_any_page(live_server, poisoned):
         for user, paths in (
             (admin, ["/", f"/projects/{pid}/", f"/projects/{pid}/members/", f"/projects/{pid}/imports/",
                      f"/projects/{pid}/snapshots/", f"/projects/{pid}/annotate/", f"/projects/{pid}/audit/",
-                     "/audit/"]),
+                     "/audit/", f"/projects/{pid}/snapshots/{project.xss_snapshot_id}/",
+                     f"/projects/{pid}/quality/", f"/projects/{pid}/quality/review/", f"/projects/{pid}/quality/gold/",
+                     f"/projects/{pid}/runs/", f"/projects/{pid}/runs/new/", f"/projects/{pid}/runs/{project.xss_run_id}/"]),
             (annotators[0], ["/", f"/projects/{pid}/", f"/projects/{pid}/annotate/"]),
         ):  # fmt: skip
             context = browser.new_context()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("curation.urls")),
     path("", include("curation.urls_quality")),
     path("", include("training.urls")),
+    path("", include("models_registry.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotation.urls_api")),
     path("api/v1/", include("curation.urls_api")),

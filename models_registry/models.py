@@ -85,3 +85,119 @@ class Checkpoint(models.Model):
         if os.path.commonpath([root, folder]) != str(root):
             raise UnsafeLocationError(f"checkpoint location {self.location!r} leaves the checkpoints root")
         return folder
+
+
+class AliasName(models.TextChoices):
+    ACTIVE_REWARD = "active-reward", "Active reward model"
+    ACTIVE_POLICY = "active-policy", "Active policy"
+
+
+ALIAS_KIND = {AliasName.ACTIVE_REWARD: CheckpointKind.REWARD, AliasName.ACTIVE_POLICY: CheckpointKind.POLICY}
+
+
+class Alias(models.Model):
+    """Which checkpoint a project's loop uses now. Changed only by ``alias_promote`` / ``alias_rollback``."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(max_length=32, choices=AliasName.choices)
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.RESTRICT, related_name="aliases")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="alias_one_per_project_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.checkpoint_id}"
+
+
+class AliasEventKind(models.TextChoices):
+    PROMOTE = "promote", "Promoted"
+    AUTO_PROMOTE = "auto_promote", "Promoted by the gate"
+    ROLLBACK = "rollback", "Rolled back"
+    GATE_HOLD = "gate_hold", "Held by the gate"
+
+
+class AliasEvent(models.Model):
+    """Append-only history of an alias: who pointed it where, when, and why (the gate's reason)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alias_events")
+    alias = models.CharField(max_length=32, choices=AliasName.choices)
+    kind = models.CharField(max_length=16, choices=AliasEventKind.choices)
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.RESTRICT, related_name="alias_events")
+    previous = models.ForeignKey(
+        Checkpoint, on_delete=models.RESTRICT, null=True, blank=True, related_name="+", help_text="Before the event."
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.alias} {self.kind} {self.checkpoint_id}"
+
+
+class PriorityStrategy(models.TextChoices):
+    UNCERTAINTY = "uncertainty", "Uncertainty (reward model)"
+    RANDOM = "random", "Random"
+    FIFO = "fifo", "First in, first out"
+
+
+class LoopSettings(models.Model):
+    """Per-project settings of the loop (kept here so core.Project stays free of domain fields)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="loop_settings")
+    priority_strategy = models.CharField(
+        max_length=16, choices=PriorityStrategy.choices, default=PriorityStrategy.UNCERTAINTY
+    )
+    gate_margin = models.FloatField(
+        default=0.0, help_text="A new reward model may be this much less accurate than the active one and still pass."
+    )
+
+    def __str__(self) -> str:
+        return f"loop settings of project {self.project_id}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ScoringJob(models.Model):
+    """One re-prioritisation of a project's open items. Claimed queued → running by a conditional UPDATE."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="scoring_jobs")
+    strategy = models.CharField(max_length=16, choices=PriorityStrategy.choices)
+    checkpoint = models.ForeignKey(
+        Checkpoint, on_delete=models.RESTRICT, null=True, blank=True, related_name="scoring_jobs"
+    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last progress write of the worker.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"scoring job {self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0

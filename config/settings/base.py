@@ -208,6 +208,7 @@ CELERY_BEAT_SCHEDULE = {
     "curation-recompute-stale-quality": {"task": "curation.recompute_stale_quality", "schedule": 300.0},
     "training-check-schedules": {"task": "training.check_schedules", "schedule": 60.0},
     "training-reap-stale-runs": {"task": "training.reap_stale_runs", "schedule": 300.0},
+    "models_registry-reap-stale-scoring": {"task": "models_registry.reap_stale_scoring_jobs", "schedule": 300.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

@@ -23,7 +23,7 @@ from annotation.services.queue import assignment_claim_next, judgment_submit
 from core.models import Membership, Project, Role
 from core.services import membership_set
 from curation.services.snapshots import snapshot_build, snapshot_create
-from models_registry.models import Checkpoint
+from models_registry.models import Checkpoint, ScoringJob
 from tests.factories import UserFactory
 from training.models import TrainingRun, TrainingSchedule
 
@@ -80,6 +80,8 @@ def project_with_everything(owner, annotator, media):
         "name": "manifest.json",
         "run_id": run.pk,
         "schedule_id": schedule.pk,
+        "checkpoint_id": base.pk,
+        "scoring_job_id": ScoringJob.objects.create(project=project, strategy="fifo").pk,
     }
 
 

@@ -75,7 +75,8 @@ def poisoned(settings, tmp_path):
 
 def open_and_check(page, url):
     response = page.goto(url)
-    assert response is not None and response.status == 200, f"{url} answered {response and response.status}"
+    assert response is not None, f"{url} gave no response"
+    assert response.status == 200, f"{url} answered {response.status}"
     page.wait_for_load_state("networkidle")
     assert page.evaluate("() => window.__xss") is None, f"payload ran on {url}"
 

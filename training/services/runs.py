@@ -30,6 +30,7 @@ from core.audit import audit_record
 from core.models import Membership, Project, Role, User
 from curation.models import DatasetSnapshot
 from ml.events import EXIT_CANCELLED, EXIT_OK, EXIT_USAGE
+from models_registry.aliases import reward_gate_decide
 from models_registry.models import Checkpoint
 from models_registry.services import CheckpointInvalid, checkpoint_register_from_run, checkpoint_verify
 from training.launch import run_check, run_config, run_paths
@@ -267,7 +268,7 @@ def _conclude(run: TrainingRun, output: Path, result: ChildResult) -> None:
         _fail(run, exit_message(result.exit_code, result.last_error))
         return
     try:
-        checkpoint_register_from_run(run=run, model_dir=Path(str(result.finished["model_dir"])))
+        checkpoint = checkpoint_register_from_run(run=run, model_dir=Path(str(result.finished["model_dir"])))
     except (CheckpointInvalid, OSError, KeyError) as exc:
         _fail(run, f"The model trained but could not be registered: {exc}")
         return
@@ -286,3 +287,6 @@ def _conclude(run: TrainingRun, output: Path, result: ChildResult) -> None:
     if done:
         # Resumable checkpoints hold optimizer state (about 3x the model); a succeeded run never resumes.
         shutil.rmtree(output, ignore_errors=True)
+        # The eval gate: a reward model no worse than the active one on the same held-out set becomes
+        # active at once; anything else waits for an admin (policies always do).
+        reward_gate_decide(checkpoint=checkpoint)

@@ -13,4 +13,5 @@ urlpatterns = [
     path(BASE + "settings/", views.loop_settings_view, name="loop_settings"),
     path(BASE + "scoring/", views.scoring_start_view, name="scoring_start"),
     path(BASE + "scoring/<int:scoring_job_id>/", views.scoring_status_view, name="scoring_status"),
+    path("projects/<int:project_id>/leaderboard/", views.leaderboard_view, name="leaderboard"),
 ]

@@ -26,8 +26,10 @@ from models_registry.forms import LoopSettingsForm
 from models_registry.models import AliasName, Checkpoint, PriorityStrategy, ScoringJob
 from models_registry.scoring import ScoringRefused, scoring_job_create
 from models_registry.selectors import checkpoints_page
+from models_registry.selectors_leaderboard import leaderboard_standings, standing_as_dict
 
 VIEW_ROLES = [Role.RESEARCHER, Role.ADMIN]
+LEADERBOARD_ROLES = [Role.RESEARCHER, Role.ADMIN, Role.REVIEWER]
 HTMX_STOP_POLLING = 286  # htmx stops polling an element when its request answers 286
 
 
@@ -142,3 +144,19 @@ def scoring_status_view(request: HttpRequest, project_id: int, scoring_job_id: i
     if job.is_finished:
         response.status_code = HTMX_STOP_POLLING
     return response
+
+
+@login_required
+@require_GET
+def leaderboard_view(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Bradley-Terry ratings of the models whose responses were judged against each other."""
+    project = project_get_for_user(user=_user(request), project_id=project_id, roles=LEADERBOARD_ROLES)
+    standings = leaderboard_standings(project=project)
+    context = {
+        "project": project,
+        "standings": standings,
+        "chart_data": [standing_as_dict(s) for s in standings],
+        "can_see_checkpoints": _user(request).is_superuser
+        or project.memberships.filter(user=_user(request), role__in=VIEW_ROLES).exists(),
+    }
+    return render(request, "models_registry/leaderboard.html", context)

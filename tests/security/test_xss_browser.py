@@ -93,7 +93,8 @@ def test_no_payload_runs_on_any_page(live_server, poisoned):
                      f"/projects/{pid}/snapshots/", f"/projects/{pid}/annotate/", f"/projects/{pid}/audit/",
                      "/audit/", f"/projects/{pid}/snapshots/{project.xss_snapshot_id}/",
                      f"/projects/{pid}/quality/", f"/projects/{pid}/quality/review/", f"/projects/{pid}/quality/gold/",
-                     f"/projects/{pid}/runs/", f"/projects/{pid}/runs/new/", f"/projects/{pid}/runs/{project.xss_run_id}/"]),
+                     f"/projects/{pid}/runs/", f"/projects/{pid}/runs/new/", f"/projects/{pid}/runs/{project.xss_run_id}/",
+                     f"/projects/{pid}/checkpoints/", f"/projects/{pid}/leaderboard/"]),
             (annotators[0], ["/", f"/projects/{pid}/", f"/projects/{pid}/annotate/"]),
         ):  # fmt: skip
             context = browser.new_context()

@@ -156,7 +156,7 @@ def leaderboard(
             record[loser][2] += 1
 
     samples: dict[str, list[float]] = {p: [] for p in theta}
-    rng = random.Random(seed)  # noqa: S311 (statistics, not security: seeded for reproducibility)
+    rng = random.Random(seed)  # noqa: S311  # nosec B311 (statistics, not security: seeded for reproducibility)
     if battles:
         for _ in range(rounds):
             drawn = rng.choices(battles, k=len(battles))

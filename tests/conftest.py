@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# Shared Chromium fixtures (`browser`, `page`) for the browser tests.
-pytest_plugins = ["tests.browser"]
 
 
 def run_python(

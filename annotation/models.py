@@ -67,6 +67,11 @@ class Item(TimeStampedModel):
     submitted_count = models.PositiveSmallIntegerField(default=0)
     is_gold = models.BooleanField(default=False)
     gold_answer = models.JSONField(null=True, blank=True)
+    suggestion = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The active reward model's answer, set by scoring: {checkpoint, preferred (response id), p}.",
+    )
 
     class Meta:
         indexes = [
@@ -166,6 +171,9 @@ class Judgment(models.Model):
     time_spent_ms = models.PositiveIntegerField()
     client_key = models.CharField(max_length=64)
     gold_correct = models.BooleanField(null=True, blank=True)
+    suggestion_shown = models.JSONField(
+        null=True, blank=True, help_text="The reward model's suggestion pre-selected for the annotator, if any."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

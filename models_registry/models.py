@@ -142,8 +142,20 @@ class AliasEvent(models.Model):
 
 class PriorityStrategy(models.TextChoices):
     UNCERTAINTY = "uncertainty", "Uncertainty (reward model)"
+    ENSEMBLE = "ensemble", "Ensemble disagreement (several reward models)"
     RANDOM = "random", "Random"
     FIFO = "fifo", "First in, first out"
+
+
+class PromptSelection(models.TextChoices):
+    NEW = "new", "Prompts with no generated responses yet"
+    LOW_AGREEMENT = "low_agreement", "Prompts whose items have the lowest agreement"
+    SAMPLE = "sample", "A random sample of the pool"
+
+
+class Pairing(models.TextChoices):
+    VS_PREVIOUS = "vs_previous", "New policy against the previous active policy"
+    TWO_SAMPLES = "two_samples", "Samples of the new policy against each other"
 
 
 class LoopSettings(models.Model):
@@ -156,6 +168,23 @@ class LoopSettings(models.Model):
     gate_margin = models.FloatField(
         default=0.0, help_text="A new reward model may be this much less accurate than the active one and still pass."
     )
+    ensemble_size = models.PositiveSmallIntegerField(
+        default=3, help_text="Ensemble strategy: the active reward model and the newest others, this many in all."
+    )
+    suggestions_enabled = models.BooleanField(
+        default=False,
+        help_text="Show the active reward model's preferred answer pre-selected to annotators. Off by default: "
+        "a visible suggestion anchors people on the model's answer. Every judgment records whether it was shown.",
+    )
+    generate_on_promotion = models.BooleanField(
+        default=False, help_text="Promoting a policy starts a generation job with the settings below."
+    )
+    generation_selection = models.CharField(max_length=16, choices=PromptSelection.choices, default=PromptSelection.NEW)
+    generation_prompt_limit = models.PositiveIntegerField(default=50, help_text="At most this many prompts per job.")
+    generation_pairing = models.CharField(max_length=16, choices=Pairing.choices, default=Pairing.VS_PREVIOUS)
+    generation_params = models.JSONField(
+        default=dict, blank=True, help_text="ml.generate parameters (max_new_tokens, temperature, top_p, ...)."
+    )
 
     def __str__(self) -> str:
         return f"loop settings of project {self.project_id}"
@@ -166,6 +195,7 @@ class JobStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class ScoringJob(models.Model):
@@ -201,3 +231,6 @@ class ScoringJob(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+from models_registry.models_jobs import AgreementCheck, GenerationJob  # noqa: E402,F401

@@ -88,7 +88,7 @@ def _point(
 def alias_promote(*, actor: User | None, checkpoint: Checkpoint, reason: str = "", auto: bool = False) -> AliasEvent:
     """Point the alias of the checkpoint's kind at it. ``auto`` marks a promotion by the gate (no actor)."""
     kind = AliasEventKind.AUTO_PROMOTE if auto else AliasEventKind.PROMOTE
-    return _point(
+    event = _point(
         project=checkpoint.project,
         name=alias_for_kind(checkpoint.kind),
         checkpoint=checkpoint,
@@ -96,6 +96,32 @@ def alias_promote(*, actor: User | None, checkpoint: Checkpoint, reason: str = "
         actor=actor,
         reason=reason,
     )
+    _after_promotion(checkpoint, actor)
+    return event
+
+
+def _after_promotion(checkpoint: Checkpoint, actor: User | None) -> None:
+    """The loop's next steps (queued on commit): a new policy writes candidates when the project asks for
+    it; a new reward model is checked against the humans' newest snapshot. Neither may block the promotion.
+    """
+    from annotation.schemas import SchemaError
+    from models_registry.agreement import agreement_check_latest_snapshot
+    from models_registry.generation import GenerationRefused, generation_job_create
+    from models_registry.models_jobs import GenerationTrigger
+
+    project = checkpoint.project
+    if checkpoint.kind == CheckpointKind.REWARD:
+        agreement_check_latest_snapshot(project=project, checkpoint=checkpoint)
+        return
+    if not loop_settings_get(project=project).generate_on_promotion:
+        return
+    try:
+        generation_job_create(project=project, actor=actor, checkpoint=checkpoint, trigger=GenerationTrigger.PROMOTION)
+    except (GenerationRefused, SchemaError) as exc:
+        audit_record(
+            actor=actor, action="models_registry.generation_not_started", project=project, target=checkpoint,
+            details={"reason": str(exc)},
+        )  # fmt: skip
 
 
 @transaction.atomic

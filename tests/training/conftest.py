@@ -43,13 +43,21 @@ def enqueued(monkeypatch):
     Transactional tests commit, and a message sent to the shared test broker would wait there for ever.
     """
     from curation.tasks import build_snapshot
+    from models_registry.tasks import check_agreement, generate, score_queue
     from training.tasks import execute_run
 
-    sent: dict[str, list[int]] = {"execute_run": [], "build_snapshot": []}
+    tasks = {
+        "execute_run": execute_run,
+        "build_snapshot": build_snapshot,
+        "generate": generate,
+        "check_agreement": check_agreement,
+        "score_queue": score_queue,
+    }
+    sent: dict[str, list[int]] = {name: [] for name in tasks}
 
     def recorder(name):
         return lambda pk: transaction.on_commit(lambda: sent[name].append(pk))
 
-    monkeypatch.setattr(execute_run, "delay_on_commit", recorder("execute_run"))
-    monkeypatch.setattr(build_snapshot, "delay_on_commit", recorder("build_snapshot"))
+    for name, task in tasks.items():
+        monkeypatch.setattr(task, "delay_on_commit", recorder(name))
     return sent

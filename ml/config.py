@@ -226,6 +226,19 @@ class RewardRunConfig(BaseRunConfig):
             "Held-out evaluation with ties: the model predicts a tie when |sigmoid(r_a - r_b) - 0.5| is below this."
         ),
     )
+    compare_model_dir: str | None = field(
+        default=None,
+        metadata=_help(
+            "Another reward model (the active one) scored on this run's held-out pairs, reported as "
+            "baseline_heldout_*: the promotion gate then compares both models on the same data."
+        ),
+    )
+
+    def _validate_files(self) -> list[str]:
+        errors = super()._validate_files()
+        if self.compare_model_dir is not None and not (Path(self.compare_model_dir) / "config.json").is_file():
+            errors.append(f"compare_model_dir {self.compare_model_dir} is not a model directory (no config.json).")
+        return errors
 
     def _validate_kind(self) -> list[str]:
         errors: list[str] = []

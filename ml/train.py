@@ -215,6 +215,33 @@ def _reward_heldout(trainer: Trainer, config: RewardRunConfig, data: PreparedDat
     return {f"heldout_{key}": value for key, value in result.to_dict().items()}
 
 
+def _baseline_heldout(config: RewardRunConfig, data: PreparedData, device: str) -> dict[str, Any]:
+    """The comparison model's held-out metrics on exactly this run's held-out pairs (``baseline_heldout_*``).
+
+    The gate cannot compare two runs' own held-out accuracies when their held-out sets differ (every new
+    snapshot has new pairs); scoring the active model here, on the same pairs, makes the comparison fair.
+    """
+    if config.compare_model_dir is None or data.eval is None:
+        return {}
+    from ml.checkpoints import load_checkpoint  # verifies the folder against its manifest's hashes
+
+    loaded = load_checkpoint(Path(config.compare_model_dir), role="reward", device=device)  # type: ignore[arg-type]
+    max_length = ((loaded.manifest or {}).get("config") or {}).get("max_length")
+    rows = list(data.eval)
+    prompts = [row.get("prompt") for row in rows]
+    size = config.batch_size
+    chosen = score_texts(
+        loaded.model, loaded.tokenizer, [(p, r["chosen"]) for p, r in zip(prompts, rows, strict=True)],
+        batch_size=size, max_length=max_length,
+    )  # fmt: skip
+    rejected = score_texts(
+        loaded.model, loaded.tokenizer, [(p, r["rejected"]) for p, r in zip(prompts, rows, strict=True)],
+        batch_size=size, max_length=max_length,
+    )  # fmt: skip
+    result = reward_eval(chosen, rejected, tie_flags(data.eval), tie_band=config.tie_band)
+    return {f"baseline_heldout_{key}": value for key, value in result.to_dict().items()}
+
+
 def _save_final(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
     """Save weights (merged, for LoRA: the loop loads plain models), tokenizer and config; no pickles."""
     if trainer.is_world_process_zero() and folder.exists():
@@ -289,6 +316,7 @@ def _run(config: RunConfig, writer: ProgressWriter) -> RunResult:
         metrics.update(trainer.evaluate())
     if isinstance(config, RewardRunConfig):
         metrics.update(_reward_heldout(trainer, config, data))
+        metrics.update(_baseline_heldout(config, data, runtime.device))
 
     final_dir = output_dir / FINAL_DIR
     _save_final(trainer, tokenizer, final_dir)

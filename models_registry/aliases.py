@@ -28,6 +28,17 @@ from models_registry.models import (
 )
 
 PROMOTE_EVENTS = (AliasEventKind.PROMOTE, AliasEventKind.AUTO_PROMOTE)
+LOOP_SETTINGS_FIELDS = frozenset(
+    {
+        "ensemble_size",
+        "suggestions_enabled",
+        "generate_on_promotion",
+        "generation_selection",
+        "generation_prompt_limit",
+        "generation_pairing",
+        "generation_params",
+    }
+)
 
 
 class AliasError(ValueError):
@@ -55,11 +66,24 @@ def loop_settings_get(*, project: Project) -> LoopSettings:
     return settings
 
 
-def loop_settings_update(*, project: Project, priority_strategy: PriorityStrategy, gate_margin: float) -> LoopSettings:
+def loop_settings_update(
+    *,
+    project: Project,
+    priority_strategy: PriorityStrategy,
+    gate_margin: float,
+    **changes: Any,
+) -> LoopSettings:
+    """Save the settings; ``changes`` may set any other LoopSettings field (unknown names raise)."""
     settings = loop_settings_get(project=project)
     settings.priority_strategy = priority_strategy
     settings.gate_margin = gate_margin
-    settings.save(update_fields=["priority_strategy", "gate_margin"])
+    fields = ["priority_strategy", "gate_margin"]
+    for name, value in changes.items():
+        if name not in LOOP_SETTINGS_FIELDS:
+            raise AliasError(f"unknown loop setting {name!r}")
+        setattr(settings, name, value)
+        fields.append(name)
+    settings.save(update_fields=fields)
     return settings
 
 
@@ -201,6 +225,13 @@ def _metric(checkpoint: Checkpoint, name: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _path_or_empty(checkpoint: Checkpoint) -> str:
+    try:
+        return str(checkpoint.path)
+    except ValueError:  # an unsafe location never matches
+        return ""
+
+
 def _decide(new: Checkpoint, active: Checkpoint | None, margin: float) -> GateDecision:
     name, higher = _gate_metric(new)
     value = _metric(new, name)
@@ -212,14 +243,21 @@ def _decide(new: Checkpoint, active: Checkpoint | None, margin: float) -> GateDe
     if old is None:
         return GateDecision(GateOutcome.HELD, f"the active {active.name} has no {name} to compare with.")
     new_set, old_set = heldout_key(new), heldout_key(active)
-    if new_set is None or new_set != old_set:
-        return GateDecision(
-            GateOutcome.HELD,
-            f"held-out sets differ ({new.name} and {active.name} were not evaluated on the same held-out "
-            f"data), so their {name} cannot be compared: an admin decides.",
-        )
-    passes = value >= old - margin if higher else value <= old + margin
     comparison = f"{name} {value:.4f} vs active {old:.4f} (margin {margin:g})"
+    if new_set is None or new_set != old_set:
+        # Different held-out sets: compare on the new run's held-out set, where the training child also
+        # scored the active model (baseline_*), if it scored this very active model.
+        baseline = _metric(new, f"baseline_{name}")
+        compared = str((new.manifest.get("config") or {}).get("compare_model_dir") or "")
+        if baseline is None or not compared or compared != _path_or_empty(active):
+            return GateDecision(
+                GateOutcome.HELD,
+                f"held-out sets differ ({new.name} and {active.name} were not evaluated on the same held-out "
+                f"data), so their {name} cannot be compared: an admin decides.",
+            )
+        old = baseline
+        comparison = f"{name} {value:.4f} vs active {old:.4f} on {new.name}'s held-out set (margin {margin:g})"
+    passes = value >= old - margin if higher else value <= old + margin
     if passes:
         return GateDecision(GateOutcome.PROMOTED, f"not worse than {active.name}: {comparison}.")
     return GateDecision(GateOutcome.HELD, f"worse than {active.name}: {comparison}; it waits for an admin.")

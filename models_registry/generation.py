@@ -6,7 +6,7 @@ UPDATE), runs ``python -m ml.generate`` once for the policy and once for the bas
 policy, for new-vs-previous pairs), then writes every response and item in ONE transaction: a failed or
 cancelled job adds nothing. Candidates are stripped; empty ones and repeats (within a prompt, or an
 item whose responses already form an item) are dropped and counted. Each stored response keeps its
-provenance in ``source_detail``: checkpoint, job, sample index and the generation parameters.
+provenance in ``source_detail``: checkpoint name and id, job, sample index and the generation parameters.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def _select_prompts(job: GenerationJob) -> list[Prompt]:
     if job.selection == PromptSelection.NEW:
         # New to this policy: it has not answered them yet. Newest prompts first.
         answered = Response.objects.filter(
-            prompt__project=job.project, source=Source.GENERATED, source_detail__checkpoint=job.checkpoint_id
+            prompt__project=job.project, source=Source.GENERATED, source_detail__checkpoint_id=job.checkpoint_id
         ).values("prompt_id")
         return list(prompts.exclude(pk__in=answered).order_by("-pk")[: job.prompt_limit])
     if job.selection == PromptSelection.LOW_AGREEMENT:
@@ -198,6 +198,15 @@ def _prompt_input(messages: Any) -> Any:
     return messages
 
 
+def _seed(job: GenerationJob, checkpoint: Checkpoint) -> int:
+    """Reproducible per job and model, but never the same stream twice: a policy fine-tuned from another
+    samples nearly the same text from the same random stream, and a second job with the same seed would
+    repeat the first one's candidates; both would be dropped as duplicates.
+    """
+    baseline = 1 if checkpoint.pk != job.checkpoint_id else 0
+    return (int(job.params.get("seed", 0)) * 1_000_003 + job.pk * 2 + baseline) % 2**31
+
+
 def _generate(
     job: GenerationJob, checkpoint: Checkpoint, prompts: list[Prompt], folder: Path, offset: int
 ) -> Candidates:
@@ -210,6 +219,7 @@ def _generate(
     config.write_text(
         json.dumps(
             {**job.params, "model_dir": str(checkpoint.path), "sha256": dict(checkpoint.sha256)}
+            | {"seed": _seed(job, checkpoint)}
             | {"input": str(source), "output": str(output)}
         ),
         encoding="utf-8",
@@ -232,9 +242,10 @@ def _generate(
 
 
 def _response(prompt: Prompt, text: str, checkpoint: Checkpoint, job: GenerationJob, sample: int) -> Response:
+    # "checkpoint" is the NAME: snapshot filters and the leaderboard read it as the model's label.
     detail = {
-        "checkpoint": checkpoint.pk,
-        "checkpoint_name": checkpoint.name,
+        "checkpoint": checkpoint.name,
+        "checkpoint_id": checkpoint.pk,
         "generation_job": job.pk,
         "sample": sample,
         "params": job.params,

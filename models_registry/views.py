@@ -22,11 +22,18 @@ from models_registry.aliases import (
     alias_rollback,
     loop_settings_update,
 )
-from models_registry.forms import LoopSettingsForm
+from models_registry.forms import AgreementForm, GenerationForm, LoopSettingsForm
 from models_registry.models import AliasName, Checkpoint, PriorityStrategy, ScoringJob
 from models_registry.scoring import ScoringRefused, scoring_job_create
 from models_registry.selectors import checkpoints_page
 from models_registry.selectors_leaderboard import leaderboard_standings, standing_as_dict
+from models_registry.selectors_loop import (
+    agreement_chart,
+    agreement_checks_recent,
+    generation_jobs_recent,
+    policy_standings,
+    snapshots_for_agreement,
+)
 
 VIEW_ROLES = [Role.RESEARCHER, Role.ADMIN]
 LEADERBOARD_ROLES = [Role.RESEARCHER, Role.ADMIN, Role.REVIEWER]
@@ -58,12 +65,34 @@ def _back(project: Project) -> HttpResponse:
 def checkpoint_list_view(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _viewable(request, project_id)
     page = checkpoints_page(project=project)
+    loop = page.settings
+    checks = agreement_checks_recent(project=project)
+    standings = policy_standings(project=project)
     context = {
         "project": project,
         "page": page,
         "form": LoopSettingsForm(
-            initial={"priority_strategy": page.settings.priority_strategy, "gate_margin": page.settings.gate_margin}
+            initial={
+                "priority_strategy": loop.priority_strategy,
+                "gate_margin": loop.gate_margin,
+                "ensemble_size": loop.ensemble_size,
+                "suggestions_enabled": loop.suggestions_enabled,
+                "generate_on_promotion": loop.generate_on_promotion,
+            }
         ),
+        "generation_form": GenerationForm(
+            initial={
+                "selection": loop.generation_selection,
+                "prompt_limit": loop.generation_prompt_limit,
+                "pairing": loop.generation_pairing,
+                **{k: v for k, v in loop.generation_params.items() if k in GenerationForm.PARAM_FIELDS},
+            }
+        ),
+        "agreement_form": AgreementForm(snapshots=snapshots_for_agreement(project=project)),
+        "generation_jobs": generation_jobs_recent(project=project),
+        "agreement_checks": checks,
+        "agreement_data": agreement_chart(checks=checks),
+        "rows": [(row, standings.get(row.checkpoint.pk)) for row in page.rows],
         "can_manage": alias_may_manage(user=_user(request), project=project),
     }
     return render(request, "models_registry/checkpoint_list.html", context)
@@ -108,10 +137,14 @@ def loop_settings_view(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _managed(request, project_id)
     form = LoopSettingsForm(request.POST)
     if form.is_valid():
+        data = form.cleaned_data
         loop_settings_update(
             project=project,
-            priority_strategy=PriorityStrategy(form.cleaned_data["priority_strategy"]),
-            gate_margin=form.cleaned_data["gate_margin"],
+            priority_strategy=PriorityStrategy(data["priority_strategy"]),
+            gate_margin=data["gate_margin"],
+            ensemble_size=data["ensemble_size"],
+            suggestions_enabled=data["suggestions_enabled"],
+            generate_on_promotion=data["generate_on_promotion"],
         )
         messages.success(request, "Settings saved.")
     else:

@@ -23,11 +23,13 @@ from django.conf import settings
 from annotation.schemas import FieldError, SchemaError
 from core.models import Project
 from curation.models import DatasetSnapshot, SnapshotStatus
-from ml.config import CONFIG_CLASSES, RunConfig
+from ml.config import CONFIG_CLASSES, RewardRunConfig, RunConfig
 from models_registry.models import Checkpoint, CheckpointKind, UnsafeLocationError
 from training.models import RunKind, TrainingRun
 
-PATH_FIELDS = frozenset({"model_dir", "train_file", "output_dir", "eval_file", "progress_file", "cancel_file"})
+PATH_FIELDS = frozenset(
+    {"model_dir", "train_file", "output_dir", "eval_file", "progress_file", "cancel_file", "compare_model_dir"}
+)
 # Which exported table trains which kind (curation.exporters: "preference" and "unpaired").
 TABLE_FOR_KIND = {RunKind.REWARD: "preference", RunKind.DPO: "preference", RunKind.KTO: "unpaired"}
 DATA_EXTENSIONS = (".jsonl", ".parquet")  # both are written by default; JSONL first, as the ml tests use
@@ -277,5 +279,29 @@ def params_check(
 
 
 def run_config(run: TrainingRun) -> RunConfig:
-    """The config the child of ``run`` reads. Files are not checked here: the child does, and reports."""
-    return _build(run.kind, run.params, run.base_checkpoint.path, data_files(run.kind, run.snapshot), run_paths(run))
+    """The config the child of ``run`` reads. Files are not checked here: the child does, and reports.
+
+    A reward run also scores the project's active reward model (when it verifies) on its held-out pairs,
+    so the promotion gate can compare the two on the same data (``compare_model_dir``).
+    """
+    config = _build(run.kind, run.params, run.base_checkpoint.path, data_files(run.kind, run.snapshot), run_paths(run))
+    if isinstance(config, RewardRunConfig):
+        active = _active_reward_dir(run.project)
+        if active is not None:
+            config = dataclasses.replace(config, compare_model_dir=str(active))
+    return config
+
+
+def _active_reward_dir(project: Project) -> Path | None:
+    from models_registry.aliases import alias_checkpoint
+    from models_registry.models import AliasName
+    from models_registry.services import CheckpointInvalid, checkpoint_verify
+
+    active = alias_checkpoint(project=project, name=AliasName.ACTIVE_REWARD)
+    if active is None:
+        return None
+    try:
+        checkpoint_verify(checkpoint=active)
+        return active.path
+    except (CheckpointInvalid, UnsafeLocationError, OSError):
+        return None  # the gate then holds the new model for an admin: it has nothing to compare with

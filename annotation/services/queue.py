@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from annotation.models import Assignment, AssignmentStatus, Item, ItemResponse, Judgment
 from annotation.schemas import FieldError, SchemaError, gold_matches, payload_validate
+from annotation.suggestions import suggestion_recorded
 from core.models import Membership, Project, Role, User
 from curation.models_quality import ProjectQuality
 
@@ -240,8 +241,12 @@ def judgment_submit(
     payload: Any,
     client_key: str,
     time_spent_ms: int,
+    suggestion_checkpoint: int | None = None,
 ) -> SubmitResult:
     """Record one judgment for a live lease. Idempotent per (annotator, client_key).
+
+    ``suggestion_checkpoint``: the reward model whose answer the page pre-selected, if any; the judgment
+    then records that suggestion (``annotation.suggestions``).
 
     Refused with LeaseExpired when the lease ran out (its slot goes back to the queue), LeaseClosed
     when it was already submitted, skipped or flagged, InvalidPayload when the payload does not fit
@@ -259,6 +264,7 @@ def judgment_submit(
         client_key=client_key,
         time_spent_ms=time_spent_ms,
         now=now,
+        suggestion_checkpoint=suggestion_checkpoint,
     )
     # Raised only after commit, so an expired lease's slot is given back even though we refuse.
     if isinstance(outcome, QueueError):
@@ -275,6 +281,7 @@ def _submit_in_transaction(
     client_key: str,
     time_spent_ms: int,
     now: datetime,
+    suggestion_checkpoint: int | None = None,
 ) -> SubmitResult | QueueError:
     with transaction.atomic():
         assignment = _own_assignment(annotator=annotator, project=project, assignment_id=assignment_id)
@@ -317,6 +324,7 @@ def _submit_in_transaction(
                     time_spent_ms=max(0, min(int(time_spent_ms), 86_400_000)),
                     client_key=client_key,
                     gold_correct=gold_matches(project.task_kind, canonical, item.gold_answer) if item.is_gold else None,
+                    suggestion_shown=suggestion_recorded(item=item, checkpoint_id=suggestion_checkpoint),
                 )
         except IntegrityError:
             # The same key was used for another lease: the first answer stands.

@@ -47,6 +47,7 @@ from annotation.services.queue import (
     assignment_release,
     judgment_submit,
 )
+from annotation.suggestions import suggestion_for
 from annotation.views.shortcuts import shortcuts
 from annotation.views.task_form import (
     FLAG_REASONS,
@@ -112,8 +113,12 @@ def _task_context(
 ) -> dict[str, Any]:
     view = assignment_view(assignment=assignment)
     minutes, seconds = divmod(view.seconds_left, 60)
+    suggestion = suggestion_for(project=project, item=assignment.item, shown_ids=[r.id for r in view.responses])
+    if suggestion is not None and values is None:
+        values = {"outcome": "preferred", "preferred": suggestion["preferred"]}
     return {
         "task": view,
+        "suggestion": suggestion,
         "form": task_form(project.task_kind, project.task_config, view.responses, values=values, errors=errors or ()),
         "form_template": f"{_DIR}_{project.task_kind}.html",
         "progress": annotator_progress(annotator=_annotator(request), project=project),
@@ -196,6 +201,7 @@ def submit(request: HtmxHttpRequest, project_id: int, assignment_id: int) -> Htt
             payload=payload,
             client_key=request.POST.get("client_key", ""),
             time_spent_ms=_int(request.POST.get("time_spent_ms")),
+            suggestion_checkpoint=_int(request.POST.get("suggestion_checkpoint")) or None,
         )
     except UnreadableAnswer as exc:
         return _show_again(request, project, assignment_id, values=exc.values, errors=exc.errors)

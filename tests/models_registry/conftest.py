@@ -1,1 +1,1 @@
-from tests.training.conftest import enqueued, tiny_base_dir  # noqa: F401  (shared fixtures)
+from tests.training.conftest import enqueued, fast_ticks, media, tiny_base_dir  # noqa: F401  (shared fixtures)

@@ -170,3 +170,28 @@ def test_the_gate_compares_runs_evaluated_on_the_same_split_of_the_same_file(spl
     held = reward_gate_decide(checkpoint=register("other", other_file, 1.0))
     assert held.outcome == GateOutcome.HELD
     assert "held-out sets differ" in held.reason
+
+
+@pytest.mark.parametrize(
+    ("baseline", "compared_with_active", "outcome"),
+    [(0.6, True, GateOutcome.PROMOTED), (0.75, True, GateOutcome.HELD), (0.6, False, GateOutcome.HELD)],
+)
+def test_on_different_held_out_sets_the_gate_uses_the_active_models_score_on_the_new_runs_set(
+    baseline, compared_with_active, outcome
+):
+    """A new snapshot means a new held-out set; the training child scored the active model on it too."""
+    project = ProjectFactory()
+    active = reward(project, "active", 0.95, eval_sha="old-set")  # its own, easier set: not comparable
+    alias_promote(actor=None, checkpoint=active)
+    new = reward(project, "new", 0.7, eval_sha="new-set")
+    new.metrics["baseline_heldout_accuracy"] = baseline
+    new.manifest["config"]["compare_model_dir"] = str(active.path) if compared_with_active else "/x/someone-else"
+    new.save()
+
+    decision = reward_gate_decide(checkpoint=new)
+
+    assert decision.outcome == outcome
+    if compared_with_active:
+        assert "held-out set" in decision.reason and f"{baseline:.4f}" in decision.reason
+    else:
+        assert "held-out sets differ" in decision.reason  # scored against a model that is no longer active

@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from annotation.models import Assignment, Item, Judgment
+from annotation.models import Assignment, Item, Judgment, Response
 from annotation.services.imports import import_job_create
 from annotation.services.projects import annotation_project_create, item_create
 from annotation.services.queue import assignment_claim_next, judgment_submit
@@ -24,6 +24,7 @@ from core.models import Membership, Project, Role
 from core.services import membership_set
 from curation.services.snapshots import snapshot_build, snapshot_create
 from models_registry.models import Checkpoint, ScoringJob
+from models_registry.models_jobs import GenerationJob
 from tests.factories import UserFactory
 from training.models import TrainingRun, TrainingSchedule
 
@@ -82,6 +83,10 @@ def project_with_everything(owner, annotator, media):
         "schedule_id": schedule.pk,
         "checkpoint_id": base.pk,
         "scoring_job_id": ScoringJob.objects.create(project=project, strategy="fifo").pk,
+        "generation_job_id": GenerationJob.objects.create(
+            project=project, checkpoint=base, selection="sample", prompt_limit=1, pairing="two_samples"
+        ).pk,
+        "response_id": Response.objects.filter(prompt__project=project).first().pk,
     }
 
 

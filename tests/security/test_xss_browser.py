@@ -14,6 +14,7 @@ import uuid
 import playwright.sync_api as playwright_sync
 import pytest
 
+from annotation.models import Item
 from annotation.services.projects import annotation_project_create, item_create
 from annotation.services.queue import assignment_claim_next, judgment_submit
 from core.audit import AuditAction, audit_record
@@ -21,6 +22,7 @@ from core.models import Role
 from core.services import membership_set
 from curation.services.snapshots import snapshot_build, snapshot_create
 from models_registry.models import Checkpoint
+from models_registry.models_jobs import GenerationJob
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, sign_in
 from tests.core.test_markdown import XSS_CORPUS
 from tests.factories import UserFactory
@@ -69,6 +71,12 @@ def poisoned(settings, tmp_path):
     run = TrainingRun.objects.create(project=project, kind="reward", snapshot=snapshot, base_checkpoint=base,
                                      status="failed", error=joined[:4000], created_by=admin)  # fmt: skip
     project.xss_run_id = run.pk
+    # The loop: a failed generation job's error and a generated response are shown on checkpoint and lineage pages.
+    GenerationJob.objects.create(project=project, checkpoint=base, selection="sample", prompt_limit=1,
+                                 pairing="two_samples", status="failed", error=joined[:4000])  # fmt: skip
+    item = Item.objects.filter(project=project).first()
+    project.xss_lineage = [f"checkpoint/{base.pk}", f"item/{item.pk}",
+                           f"response/{item.item_responses.first().response_id}"]  # fmt: skip
     project.xss_snapshot_id = snapshot.pk
     return project, admin, annotators
 
@@ -94,7 +102,8 @@ def test_no_payload_runs_on_any_page(live_server, poisoned):
                      "/audit/", f"/projects/{pid}/snapshots/{project.xss_snapshot_id}/",
                      f"/projects/{pid}/quality/", f"/projects/{pid}/quality/review/", f"/projects/{pid}/quality/gold/",
                      f"/projects/{pid}/runs/", f"/projects/{pid}/runs/new/", f"/projects/{pid}/runs/{project.xss_run_id}/",
-                     f"/projects/{pid}/checkpoints/", f"/projects/{pid}/leaderboard/"]),
+                     f"/projects/{pid}/checkpoints/", f"/projects/{pid}/leaderboard/",
+                     *(f"/projects/{pid}/lineage/{path}/" for path in project.xss_lineage)]),
             (annotators[0], ["/", f"/projects/{pid}/", f"/projects/{pid}/annotate/"]),
         ):  # fmt: skip
             context = browser.new_context()

@@ -28,7 +28,7 @@ MAX_STORED_ERRORS = 50
 
 
 class ImportJob(TimeStampedModel):
-    """One uploaded file and what its import did.
+    """One uploaded (or URL-fetched) file and what its import did.
 
     Lifecycle: ``queued`` -> ``running`` (claimed by one task run with a conditional UPDATE) ->
     ``succeeded`` or ``failed``. All or nothing: a failed job wrote no prompt, response or item.
@@ -40,6 +40,9 @@ class ImportJob(TimeStampedModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     original_filename = models.CharField(max_length=255)
+    # Import from a URL: the worker downloads it through core.security.outbound (annotation.imports.fetch)
+    # and only then sets file_path and file_size. Empty for uploads.
+    source_url = models.URLField(max_length=2000, blank=True, default="")
     file_path = models.CharField(max_length=255, help_text="Relative to MEDIA_ROOT.")
     file_size = models.BigIntegerField()
     format = models.CharField(max_length=8, choices=[(f.value, FORMAT_LABELS[f]) for f in FileFormat])

@@ -15,6 +15,7 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
 from annotation.schemas import SchemaError
+from core.audit import audit_record
 from core.models import Project, Role, User
 from core.selectors import project_get_for_user
 from curation.models import DatasetSnapshot
@@ -85,6 +86,11 @@ class SnapshotFile(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, project_id: int, snapshot_id: int, name: str) -> FileResponse:
-        snapshot = snapshot_get(project=_project(request, project_id), snapshot_id=snapshot_id)
+        project = _project(request, project_id)
+        snapshot = snapshot_get(project=project, snapshot_id=snapshot_id)
         path = snapshot_file_path(snapshot=snapshot, name=name)
+        audit_record(
+            actor=_user(request), action="snapshot.download", project=project, target=snapshot,
+            details={"file": name, "via": "api"}, request=request,
+        )  # fmt: skip
         return FileResponse(path.open("rb"), as_attachment=True, filename=name)

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation.schemas import SchemaError
+from core.audit import audit_record
 from core.models import Project, Role, User
 from core.selectors import project_get_for_user
 from curation.forms import SnapshotCreateForm
@@ -106,6 +107,11 @@ def snapshot_download_view(request: HttpRequest, project_id: int, snapshot_id: i
     project = _project(request, project_id)
     snapshot = snapshot_get(project=project, snapshot_id=snapshot_id)
     path = snapshot_file_path(snapshot=snapshot, name=name)
+    # Who took a copy of the data, and from where: recorded once the file is known to be served.
+    audit_record(
+        actor=_user(request), action="snapshot.download", project=project, target=snapshot,
+        details={"file": name, "via": "page"}, request=request,
+    )  # fmt: skip
     response = FileResponse(
         path.open("rb"),
         as_attachment=True,

@@ -25,15 +25,13 @@ from transformers import (
 
 from ml.config import Device
 from ml.device import resolve_device
-from ml.manifest import MANIFEST_NAME, PICKLE_SUFFIXES, WEIGHT_SUFFIX, manifest_hashes, read_manifest, sha256_of
 from ml.metrics import sigmoid
 from ml.scoring import PreferencePair, score_texts
+from ml.verify import CheckpointRefused, verify_checkpoint
+
+__all__ = ["CheckpointRefused", "LoadedCheckpoint", "load_checkpoint", "score_pairs", "verify_checkpoint"]
 
 ModelRole = Literal["reward", "policy"]
-
-
-class CheckpointRefused(Exception):
-    """The folder is not a checkpoint we are willing to load; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -42,42 +40,6 @@ class LoadedCheckpoint:
     tokenizer: PreTrainedTokenizerBase
     role: ModelRole
     manifest: dict[str, Any] | None
-
-
-def verify_checkpoint(folder: Path, expected_sha256: Mapping[str, str] | None = None) -> dict[str, Any] | None:
-    """Refuse pickles, missing weights and hash mismatches; return the manifest (None if there is none).
-
-    Hashes checked: ``expected_sha256`` (relative path -> sha256, from the registry) when given, otherwise
-    the manifest's. Every ``.safetensors`` file must be covered, so an extra weight file cannot slip in.
-    Without either (a base model that never went through training here) only the format is checked.
-    """
-    if not folder.is_dir():
-        raise CheckpointRefused(f"{folder} is not a folder.")
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    pickles = sorted(p.relative_to(folder).as_posix() for p in files if p.suffix.lower() in PICKLE_SUFFIXES)
-    if pickles:
-        raise CheckpointRefused(f"{folder} holds pickled files ({', '.join(pickles)}); only safetensors are loaded.")
-    weights = sorted(p.relative_to(folder).as_posix() for p in files if p.name.endswith(WEIGHT_SUFFIX))
-    if not weights:
-        raise CheckpointRefused(f"{folder} has no .safetensors weights.")
-    manifest = read_manifest(folder)
-    expected = dict(expected_sha256) if expected_sha256 is not None else None
-    if expected is None and manifest is not None:
-        expected = manifest_hashes(manifest)
-    if expected is None:
-        return None
-    unlisted = [w for w in weights if w not in expected]
-    if unlisted:
-        raise CheckpointRefused(f"{folder}: weight file(s) {', '.join(unlisted)} are not in the recorded hashes.")
-    for relative, digest in sorted(expected.items()):
-        if relative == MANIFEST_NAME:
-            continue
-        path = folder / relative
-        if not path.is_file():
-            raise CheckpointRefused(f"{folder}: {relative} is recorded but missing.")
-        if sha256_of(path) != digest:
-            raise CheckpointRefused(f"{folder}: {relative} does not match its recorded sha256; refusing to load it.")
-    return manifest
 
 
 def _role_of(folder: Path, manifest: dict[str, Any] | None) -> ModelRole:

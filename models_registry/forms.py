@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from curation.models import DatasetSnapshot
-from ml.generate import GenerationParams
+from ml.generation_config import GenerationParams
 from models_registry.models import Pairing, PriorityStrategy, PromptSelection
 
 DEFAULT_PARAMS = GenerationParams()

@@ -29,7 +29,7 @@ from annotation.models import Item, ItemResponse, Prompt, Response, Source
 from annotation.schemas import FieldError, SchemaError, responses_per_item
 from core.models import Project, TaskKind, User
 from curation.models_quality import ItemAgreement
-from ml.generate import GenerationParams
+from ml.generation_config import GenerationParams
 from models_registry.aliases import alias_checkpoint, loop_settings_get
 from models_registry.child import ChildCancelled, run_ml_child
 from models_registry.models import (

@@ -3,9 +3,8 @@
 The recorded hashes cover every file of the folder (weights, config, tokenizer), so the folder that is
 loaded later is byte for byte the one that was registered. Nothing here imports torch at module level:
 ``checkpoint_register_from_run`` and ``checkpoint_verify`` run in the Celery supervisor, which must never
-touch CUDA, so they check hashes with ``ml.manifest`` (standard library only). Only
-``checkpoint_register_base``, called from a management command or an admin page, imports
-``ml.checkpoints`` (transformers) to reuse its refusal rules as they are.
+touch CUDA, so they check folders with ``ml.verify`` (standard library only), the same rules the
+loading child applies.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from core.models import Project
-from ml.manifest import MANIFEST_NAME, PICKLE_SUFFIXES, WEIGHT_SUFFIX, manifest_hashes, read_manifest, sha256_of
+from ml.manifest import MANIFEST_NAME, manifest_hashes, read_manifest, sha256_of
+from ml.verify import CheckpointRefused, verify_checkpoint
 from models_registry.models import Checkpoint, CheckpointKind, checkpoints_root
 
 if TYPE_CHECKING:
@@ -36,27 +36,12 @@ def _files(folder: Path) -> list[Path]:
 def _check_folder(folder: Path, expected: dict[str, str]) -> None:
     """Safetensors only, every weight file covered by ``expected``, every expected file matching.
 
-    The same rules as ``ml.checkpoints.verify_checkpoint``, which cannot be imported here: its module
-    imports transformers, and this runs in the Celery parent.
+    ``ml.verify`` holds the rules (the loading child applies the same ones); it imports no torch.
     """
-    if not folder.is_dir():
-        raise CheckpointInvalid(f"{folder} is not a folder.")
-    files = [p.relative_to(folder).as_posix() for p in _files(folder)]
-    pickles = [f for f in files if Path(f).suffix.lower() in PICKLE_SUFFIXES]
-    if pickles:
-        raise CheckpointInvalid(f"{folder} holds pickled files ({', '.join(pickles)}); only safetensors are loaded.")
-    weights = [f for f in files if f.endswith(WEIGHT_SUFFIX)]
-    if not weights:
-        raise CheckpointInvalid(f"{folder} has no .safetensors weights.")
-    unlisted = [w for w in weights if w not in expected]
-    if unlisted:
-        raise CheckpointInvalid(f"{folder}: weight file(s) {', '.join(unlisted)} are not in the recorded hashes.")
-    for relative, digest in sorted(expected.items()):
-        path = folder / relative
-        if not path.is_file():
-            raise CheckpointInvalid(f"{folder}: {relative} is recorded but missing.")
-        if sha256_of(path) != digest:
-            raise CheckpointInvalid(f"{folder}: {relative} does not match its recorded sha256.")
+    try:
+        verify_checkpoint(folder, expected)
+    except CheckpointRefused as exc:
+        raise CheckpointInvalid(str(exc)) from exc
 
 
 def checkpoint_verify(*, checkpoint: Checkpoint) -> None:
@@ -124,8 +109,6 @@ def checkpoint_register_base(*, project: Project, kind: str, directory: Path | s
     if not name or len(name) > 200:
         raise CheckpointInvalid("give the checkpoint a name of 1 to 200 characters.")
     folder = Path(os.path.realpath(directory))
-    from ml.checkpoints import CheckpointRefused, verify_checkpoint  # imports transformers: never at module level
-
     try:
         manifest = verify_checkpoint(folder)
     except CheckpointRefused as exc:

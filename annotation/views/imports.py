@@ -1,4 +1,4 @@
-"""Import pages for project admins: upload a file, follow its job, read the summary or the errors.
+"""Import pages for project admins: upload a file (or give its URL), follow its job, read the summary.
 
 Everyone but the project's admins gets a 404, as for any object they may not see.
 """
@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotation.imports.examples import shape_examples
+from annotation.imports.fetch import MAX_URL_CHARS, import_job_create_from_url
 from annotation.imports.records import EXTENSIONS
 from annotation.schemas import SchemaError
 from annotation.selectors_imports import import_job_get, import_job_list
@@ -31,7 +32,17 @@ HTMX_STOP_POLLING = 286
 
 
 class ImportUploadForm(forms.Form):
-    file = forms.FileField(help_text="JSONL, CSV or Parquet, UTF-8 text for JSONL and CSV.")
+    """A file to upload, or the URL of one for the worker to download (exactly one of the two)."""
+
+    file = forms.FileField(required=False, help_text="JSONL, CSV or Parquet, UTF-8 text for JSONL and CSV.")
+    # A CharField, not a URLField: Django's would prepend "http://" to anything and answer with its own
+    # messages; the import service checks the URL and says why it refuses one.
+    url = forms.CharField(
+        required=False,
+        max_length=MAX_URL_CHARS,
+        label="Or the URL of a file",
+        help_text="https://… ending in .jsonl, .csv or .parquet. Our server downloads it; internal addresses are refused.",
+    )
     shape = forms.ChoiceField(required=False, help_text="Leave on “detect” unless the first row is ambiguous.")
 
     def __init__(self, *args: Any, shapes: list[tuple[str, str]], **kwargs: Any) -> None:
@@ -40,6 +51,13 @@ class ImportUploadForm(forms.Form):
         assert isinstance(shape, forms.ChoiceField)
         shape.choices = [("", "Detect from the first row"), *shapes]
         self.fields["file"].widget.attrs["accept"] = ",".join(EXTENSIONS)
+        self.fields["url"].widget.attrs.update(inputmode="url", placeholder="https://example.org/data.jsonl")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("file")) == bool((data.get("url") or "").strip()):
+            raise forms.ValidationError("Choose a file to upload or give the URL of one (one of the two).")
+        return data
 
 
 class _UploadLimit(FileUploadHandler):
@@ -109,13 +127,16 @@ def _import_create(request: HttpRequest, project: Project, limit: _UploadLimit) 
                 [f"The file is larger than the limit of {filesizeformat(limit.limit)}."]
             )
         elif form.is_valid():
+            shape = form.cleaned_data["shape"] or None
             try:
-                job = import_job_create(
-                    project=project,
-                    user=_user(request),
-                    uploaded_file=form.cleaned_data["file"],
-                    shape=form.cleaned_data["shape"] or None,
-                )
+                if form.cleaned_data["url"]:
+                    job = import_job_create_from_url(
+                        project=project, user=_user(request), url=form.cleaned_data["url"], shape=shape
+                    )
+                else:
+                    job = import_job_create(
+                        project=project, user=_user(request), uploaded_file=form.cleaned_data["file"], shape=shape
+                    )
             except SchemaError as exc:
                 for error in exc.errors:
                     form.add_error(error.field if error.field in form.fields else None, error.message)

@@ -119,6 +119,14 @@ MEDIA_ROOT = DATA_DIR / "media"
 # while streaming and answered with 413; put the same body limit on the reverse proxy.
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=200 * 1024 * 1024)
 IMPORT_MAX_RECORD_BYTES = env.int("IMPORT_MAX_RECORD_BYTES", default=1024 * 1024)
+# Import from a URL: the worker downloads the file through core.security.outbound, within the file
+# size limit above and this many seconds in all.
+IMPORT_URL_TIMEOUT_SECONDS = env.int("IMPORT_URL_TIMEOUT_SECONDS", default=600)
+# Where outbound requests may go besides public addresses: nowhere by default. Settings only, never
+# the environment, so widening the SSRF guard is a reviewed change (an on-premises deployment that
+# trusts an internal network lists it in its own settings module; tests allowlist their own server).
+OUTBOUND_ALLOWED_NETWORKS: list[str] = []
+OUTBOUND_ALLOWED_PORTS = [80, 443, 8080, 8443]
 # Uploads: bounded in memory; large imports stream to a temporary file.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -157,6 +165,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Over the rate: 429 with Retry-After (core/security/api_throttle.py). "N/second|minute|hour|day".
+    "DEFAULT_THROTTLE_CLASSES": [
+        "core.security.api_throttle.AnonThrottle",
+        "core.security.api_throttle.UserThrottle",
+        "core.security.api_throttle.WriteScopeThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
+        "user": env.str("API_THROTTLE_USER", default="1200/minute"),
+        # Starting an import (upload or URL fetch): background work and an outbound request each.
+        "imports": env.str("API_THROTTLE_IMPORTS", default="60/hour"),
+    },
+    # Reverse proxies in front of the app whose X-Forwarded-For is trusted; 0 = use REMOTE_ADDR only.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loop Feedback API",

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from ml.generate import EXIT_OK, EXIT_REFUSED, GenerationParams
+from ml.generate import EXIT_OK, EXIT_REFUSED
+from ml.generation_config import GenerationParams
 from tests.ml.conftest import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_child(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "gen.json"
     path.write_text(json.dumps(config), encoding="utf-8")
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "ml.generate", "--config", str(path)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

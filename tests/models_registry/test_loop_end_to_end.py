@@ -86,20 +86,24 @@ def one_round(ready, enqueued, *, snapshot, reward_base, policy_base, previous_p
     reward = train(ready, "reward", snapshot, reward_base)
     assert alias_checkpoint(project=project, name=AliasName.ACTIVE_REWARD) == reward
     event = AliasEvent.objects.filter(project=project, checkpoint=reward).first()
-    assert event.kind == AliasEventKind.AUTO_PROMOTE and event.actor is None
+    assert event.kind == AliasEventKind.AUTO_PROMOTE
+    assert event.actor is None
     # ... and its agreement with the humans on the newest snapshot is measured.
     check = AgreementCheck.objects.get(checkpoint=reward)
-    assert check.snapshot == snapshot and check.pk in enqueued["check_agreement"]
+    assert check.snapshot == snapshot
+    assert check.pk in enqueued["check_agreement"]
     check = agreement_check_execute(check_id=check.pk)
     assert check.status == JobStatus.SUCCEEDED, check.error
-    assert check.pairs > 0 and 0 <= check.agreed <= check.pairs
+    assert check.pairs > 0
+    assert 0 <= check.agreed <= check.pairs
 
     # 2. A DPO policy from the same judgments, promoted by an admin: generation starts by itself.
     policy = train(ready, "dpo", snapshot, policy_base)
     assert alias_checkpoint(project=project, name=AliasName.ACTIVE_POLICY) == previous_policy  # not automatic
     alias_promote(actor=ready.admin, checkpoint=policy, reason=f"round {number}")
     job = GenerationJob.objects.get(project=project, checkpoint=policy)
-    assert job.trigger == GenerationTrigger.PROMOTION and job.baseline == previous_policy
+    assert job.trigger == GenerationTrigger.PROMOTION
+    assert job.baseline == previous_policy
     before = set(Item.objects.filter(project=project).values_list("pk", flat=True))
     job = generation_job_execute(job_id=job.pk)
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -165,7 +169,8 @@ def test_round_the_loop_twice(media, fast_ticks, tiny_base_dir, enqueued):
 
     board = {s.name: s for s in leaderboard_standings(project=project)}
     assert {policy1.name, policy2.name, ready.base.name} <= set(board)
-    assert board[policy2.name].battles > 0 and board[policy1.name].battles > 0
+    assert board[policy2.name].battles > 0
+    assert board[policy1.name].battles > 0
     # Annotators preferred the newest policy each round: policy 2 beat policy 1, which beat the base.
     assert board[policy2.name].rating > board[policy1.name].rating > board[ready.base.name].rating
 
@@ -182,7 +187,8 @@ def test_round_the_loop_twice(media, fast_ticks, tiny_base_dir, enqueued):
     assert came_from["Snapshot"].nodes[0].pk == ready.snapshot.pk
     back = lineage_of(project=project, kind="judgment", pk=judged.order_by("pk").first().pk)
     in_snapshots = {n.pk for g in back.downstream if g.title.startswith("Snapshots") for n in g.nodes}
-    assert snapshot2.pk in in_snapshots and ready.snapshot.pk not in in_snapshots  # built before it existed
+    assert snapshot2.pk in in_snapshots
+    assert ready.snapshot.pk not in in_snapshots
     trained = {n.pk for g in back.downstream if g.title.startswith("Checkpoints") for n in g.nodes}
     assert {reward2.pk, policy2.pk} <= trained
 

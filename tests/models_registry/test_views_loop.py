@@ -78,11 +78,14 @@ def test_admin_starts_generation_and_its_options_become_the_defaults(client, wor
 
     job = GenerationJob.objects.get(project=project)
     assert (job.checkpoint, job.selection, job.prompt_limit, job.pairing) == (old, "sample", 7, "two_samples")
-    assert job.params["num_samples"] == 3 and job.params["max_new_tokens"] == 12
+    assert job.params["num_samples"] == 3
+    assert job.params["max_new_tokens"] == 12
     loop = loop_settings_get(project=project)
-    assert loop.generation_prompt_limit == 7 and loop.generation_params["temperature"] == 0.7
+    assert loop.generation_prompt_limit == 7
+    assert loop.generation_params["temperature"] == 0.7
     page = client.get(url("checkpoint_list", project.pk)).content.decode()
-    assert f'id="generation-{job.pk}-status"' in page and "Waiting for a gpu worker" in page
+    assert f'id="generation-{job.pk}-status"' in page
+    assert "Waiting for a gpu worker" in page
 
     status = client.get(url("generation_status", project.pk, job.pk))
     assert status.status_code == 200  # still polling
@@ -104,13 +107,14 @@ def test_bad_generation_options_name_the_field_and_queue_nothing(client, world):
 
 
 def test_lineage_page_and_api_follow_a_checkpoint_to_the_judgments_of_its_outputs(client, world):
-    project, admin, researcher, annotator, old, new = world
+    project, _admin, researcher, annotator, old, new = world
     item = generated_battle(project, annotator, winner=new, loser=old)
     client.force_login(researcher)
     page = client.get(url("lineage_checkpoint", project.pk, new.pk))
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Generated responses" in html and url("lineage_item", project.pk, item.pk) in html
+    assert "Generated responses" in html
+    assert url("lineage_item", project.pk, item.pk) in html
 
     api = client.get(f"/api/v1/projects/{project.pk}/lineage/checkpoint/{new.pk}/").json()
     groups = {g["title"]: g for g in api["downstream"]}

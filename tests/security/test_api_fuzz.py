@@ -29,13 +29,16 @@ from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 
+from annotation.models import Response
 from annotation.services.imports import import_job_create
 from annotation.services.projects import annotation_project_create, item_create
 from annotation.services.queue import assignment_claim_next, judgment_submit
 from core.models import Role
 from core.services import membership_set
 from curation.services.snapshots import snapshot_build, snapshot_create
+from models_registry.models import Checkpoint
 from tests.factories import UserFactory
+from training.models import TrainingRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -85,6 +88,14 @@ def world(settings, tmp_path):
         "job_id": job.pk,
         "snapshot_id": snapshot.pk,
         "name": "manifest.json",
+        # Lineage endpoints: rows written directly, they need to exist, not to be trainable.
+        "checkpoint_id": (
+            base := Checkpoint.objects.create(project=project, kind="policy", name="b", location="/x")
+        ).pk,
+        "run_id": TrainingRun.objects.create(
+            project=project, kind="reward", snapshot=snapshot, base_checkpoint=base, created_by=admin
+        ).pk,
+        "response_id": Response.objects.filter(prompt__project=project).first().pk,
     }
 
     def fresh_lease() -> int:

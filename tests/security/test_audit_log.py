@@ -18,8 +18,12 @@ from django.urls import reverse
 from core.audit import REDACTED, AuditAction, audit_record
 from core.models import AppendOnlyError, AuditEvent, Membership, Role
 from core.services import admin_ensure, membership_change, membership_set
+from curation.models import DatasetSnapshot, SnapshotStatus
 from curation.services.snapshots import snapshot_create
+from models_registry.models import Checkpoint
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from training.models import TrainingSchedule
+from training.services.schedules import schedule_delete
 
 pytestmark = pytest.mark.django_db
 
@@ -175,6 +179,101 @@ def test_refused_export_records_nothing(settings, tmp_path):
     with pytest.raises(PermissionDenied):
         snapshot_create(project=project, user=annotator, name="x", filters={}, options={})
     assert not events(AuditAction.SNAPSHOT_CREATE)
+
+
+def downloadable_snapshot(media, project):
+    """A succeeded snapshot with one stored file, as the build leaves it."""
+    snapshot = DatasetSnapshot.objects.create(
+        project=project, name="train", status=SnapshotStatus.SUCCEEDED, files=[{"name": "raw.jsonl"}]
+    )
+    folder = media / snapshot.folder
+    folder.mkdir(parents=True)
+    (folder / "raw.jsonl").write_bytes(b'{"prompt": "hi"}\n')
+    return snapshot
+
+
+@pytest.mark.parametrize("via", ["page", "api"])
+def test_snapshot_downloads_are_recorded_with_who_which_file_and_from_where(client, settings, tmp_path, via):
+    settings.MEDIA_ROOT = tmp_path
+    project, researcher = ProjectFactory(), UserFactory()
+    membership_set(project=project, user=researcher, role=Role.RESEARCHER)
+    snapshot = downloadable_snapshot(tmp_path, project)
+    client.force_login(researcher)
+    url = (
+        reverse("curation:snapshot_download", args=[project.pk, snapshot.pk, "raw.jsonl"])
+        if via == "page"
+        else f"/api/v1/projects/{project.pk}/snapshots/{snapshot.pk}/files/raw.jsonl"
+    )
+    response = client.get(url, REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b'{"prompt": "hi"}\n'
+    (event,) = events("snapshot.download")
+    assert (event.actor, event.project, event.target_type, event.target_id) == (
+        researcher,
+        project,
+        "curation.datasetsnapshot",
+        str(snapshot.pk),
+    )
+    assert event.details == {"file": "raw.jsonl", "via": via}
+    assert event.ip == "203.0.113.9"
+
+
+def test_refused_downloads_record_nothing(client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    project, annotator, researcher = ProjectFactory(), UserFactory(), UserFactory()
+    membership_set(project=project, user=annotator, role=Role.ANNOTATOR)
+    membership_set(project=project, user=researcher, role=Role.RESEARCHER)
+    snapshot = downloadable_snapshot(tmp_path, project)
+    client.force_login(annotator)  # not allowed to read snapshots at all
+    assert (
+        client.get(reverse("curation:snapshot_download", args=[project.pk, snapshot.pk, "raw.jsonl"])).status_code
+        == 404
+    )
+    client.force_login(researcher)  # allowed, but the name is not one the snapshot recorded
+    assert (
+        client.get(reverse("curation:snapshot_download", args=[project.pk, snapshot.pk, "other.jsonl"])).status_code
+        == 404
+    )
+    assert client.get(f"/api/v1/projects/{project.pk}/snapshots/{snapshot.pk}/files/other.jsonl").status_code == 404
+    assert not events("snapshot.download")
+
+
+def test_deleting_a_training_schedule_is_recorded_with_what_it_did():
+    project, admin = ProjectFactory(), UserFactory()
+    membership_set(project=project, user=admin, role=Role.ADMIN)
+    base = Checkpoint.objects.create(project=project, kind="policy", name="base", location="/models/base")
+    schedule = TrainingSchedule.objects.create(
+        project=project, name="nightly", kind="reward", trigger="cron", cron="0 3 * * *",
+        base_checkpoint=base, created_by=admin,
+    )  # fmt: skip
+    schedule_id = schedule.pk
+    schedule_delete(schedule=schedule, user=admin)
+    assert not TrainingSchedule.objects.filter(pk=schedule_id).exists()
+    (event,) = events("training.schedule_delete")
+    assert (event.actor, event.project, event.target_type, event.target_id) == (
+        admin,
+        project,
+        "training.trainingschedule",
+        str(schedule_id),
+    )
+    assert event.details == {
+        "name": "nightly", "kind": "reward", "trigger": "cron", "every_n_judgments": None, "cron": "0 3 * * *"
+    }  # fmt: skip
+
+
+def test_a_refused_schedule_deletion_records_nothing():
+    project, admin, researcher = ProjectFactory(), UserFactory(), UserFactory()
+    membership_set(project=project, user=admin, role=Role.ADMIN)
+    membership_set(project=project, user=researcher, role=Role.RESEARCHER)
+    base = Checkpoint.objects.create(project=project, kind="policy", name="base", location="/models/base")
+    schedule = TrainingSchedule.objects.create(
+        project=project, name="n", kind="reward", trigger="judgments", every_n_judgments=5,
+        base_checkpoint=base, created_by=admin,
+    )  # fmt: skip
+    with pytest.raises(PermissionDenied):
+        schedule_delete(schedule=schedule, user=researcher)
+    assert TrainingSchedule.objects.filter(pk=schedule.pk).exists()
+    assert not events("training.schedule_delete")
 
 
 # --- Secrets and size ------------------------------------------------------------------------------

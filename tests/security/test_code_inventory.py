@@ -80,7 +80,8 @@ def test_the_scan_sees_the_code_base():
 
 
 def test_only_the_outbound_guard_opens_network_connections():
-    """URL import, model endpoints, storage and webhooks (none exist yet) must all use core.security.outbound."""
+    """URL import (annotation/imports/fetch.py) and any future model endpoint, storage or webhook must
+    all connect through core.security.outbound."""
     found = []
     for name, tree in SOURCES:
         if name == OUTBOUND_GUARD:
@@ -165,24 +166,55 @@ def test_no_settings_module_holds_a_literal_secret_key():
     assert found == []
 
 
-def test_no_model_stores_a_url_to_call():
-    """#14: there are no webhooks, model endpoints or storage endpoints yet, so no stored URL to abuse.
+# Model fields that hold a URL the app fetches: each was reviewed, and names the only module that may
+# read it (which must fetch through the guard) and the tests of its create-time and fetch-time checks.
+STORED_URLS = {
+    "annotation.ImportJob.source_url": (
+        "annotation/imports/fetch.py",
+        "tests/annotation/imports/test_fetch.py",
+    ),
+}
 
-    The day one is added (a URLField, or a field named like one), this fails: validate it with
-    ``core.security.outbound.check_url`` at create time and fetch it through the guard at send time,
-    with tests for both, then list it here.
+
+def test_every_model_field_holding_a_url_is_reviewed():
+    """#5, #14: a URLField, or a field named like one (webhook, endpoint, host, ...), fails here until it
+    is validated with ``core.security.outbound.precheck_url``/``check_url`` when saved, fetched only
+    through the guard, tested both ways, and listed in STORED_URLS with its one reader.
     """
     from django.apps import apps
     from django.db import models
 
     words = ("url", "uri", "hook", "endpoint", "callback", "host")
-    found = [
+    found = sorted(
         f"{model._meta.label}.{field.name}"
         for model in apps.get_models()
         for field in model._meta.get_fields()
         if isinstance(field, models.URLField) or any(w in field.name.lower() for w in words)
-    ]
-    assert found == []
+    )
+    assert found == sorted(STORED_URLS)
+    for reader, tests in STORED_URLS.values():
+        assert (ROOT / tests).is_file()
+        assert reader in dict(SOURCES)
+
+
+@pytest.mark.parametrize("label", sorted(STORED_URLS))
+def test_a_stored_url_is_read_only_by_its_reader_and_the_reader_fetches_through_the_guard(label):
+    """Nothing but the reviewed module reads the field (a second reader could hand it to anything),
+    and that module takes its network access from ``core.security.outbound`` and nowhere else.
+    """
+    field = label.rsplit(".", 1)[1]
+    reader, _ = STORED_URLS[label]
+    readers = sorted(
+        f"{name}:{node.lineno}"
+        for name, tree in SOURCES
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr == field
+    )
+    assert readers, f"nobody reads {label}: remove the field or this entry"
+    assert all(r.startswith(f"{reader}:") for r in readers), readers
+    imported = set(imported_modules(dict(SOURCES)[reader]))
+    assert "core.security.outbound" in imported
+    assert not imported & NETWORK_MODULES
 
 
 def test_no_model_stores_an_uploaded_image():

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,9 +21,10 @@ from django.db import connection
 
 from models_registry.models import Checkpoint
 from models_registry.services import checkpoint_verify
+from tests.conftest import ROOT, clean_env
 from tests.training.ready import SMOKE, ready_project
 from training.models import MetricSplit, RunMetric, RunStatus, TrainingRun
-from training.services.runs import run_cancel, run_create, run_execute, run_resume
+from training.services.runs import run_cancel, run_create, run_execute, run_resume, runs_reap_stale
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -157,3 +161,87 @@ def test_a_failing_child_ends_failed_with_its_own_error_text(media, fast_ticks, 
     assert "preference.jsonl does not exist" in result.error
     log = (Path(settings.MEDIA_ROOT) / result.log_path).read_text()
     assert "ConfigError" in log  # the traceback on standard error, for the log tail
+
+
+def process_alive(pid: int) -> bool:
+    """Running or stopped, not a zombie (an orphan's zombie waits for init to reap it; it runs nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_a_sigkilled_supervisor_takes_its_child_with_it_and_the_run_ends_failed_and_resumable(
+    settings, tmp_path, tiny_base_dir
+):
+    """The supervisor runs in a process of its own (as in a Celery worker) and is SIGKILLed: no Python
+    cleanup runs in it. The child is silent (no progress line, checkpoint or evaluation for 100k steps),
+    so without the parent-death signal nothing would stop it: it would train on until its next write.
+    """
+    data_dir = tmp_path / "data"
+    settings.MEDIA_ROOT = data_dir / "media"  # what the supervisor process computes from LOOP_DATA_DIR
+    ready = ready_project(tiny_base_dir)
+    silent = {"logging_steps": 100_000, "save_steps": 100_000, "eval_steps": 100_000}
+    run = run_create(
+        project=ready.project,
+        user=ready.admin,
+        kind="reward",
+        snapshot=ready.snapshot,
+        base_checkpoint=ready.base,
+        params={**SMOKE, "max_steps": 1_000_000, **silent},
+    )
+    db = connection.settings_dict
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        LOOP_DATA_DIR=str(data_dir),
+    )
+    code = (
+        "import django; django.setup()\n"
+        "from django.conf import settings; settings.TRAINING_PROGRESS_INTERVAL = 0.1\n"
+        f"from training.services.runs import run_execute; run_execute(run_id={run.pk})\n"
+    )
+    output = tmp_path / "supervisor.log"  # a file, not a pipe: nobody reads it while the test waits
+    with output.open("w") as out:
+        supervisor = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until the child has started training (its `started` line gave the total)
+            run.refresh_from_db()
+            if run.child_pid and run.total:
+                break
+            assert supervisor.poll() is None, output.read_text()[-4000:]
+            assert time.monotonic() < deadline, "the child did not start training"
+            time.sleep(0.05)
+        child = run.child_pid
+        time.sleep(0.5)  # well inside the silent stretch of training
+        assert process_alive(child)
+        os.kill(supervisor.pid, signal.SIGKILL)
+        supervisor.wait(timeout=10)
+        gone_by = time.monotonic() + 5
+        while process_alive(child) and time.monotonic() < gone_by:
+            time.sleep(0.05)
+        alive = process_alive(child)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, "the training child outlived its SIGKILLed supervisor"
+    # It stopped through its SIGTERM handler, which says the run is resumable (the log is its stderr).
+    log = (Path(settings.MEDIA_ROOT) / run.log_path).read_text()
+    assert "stopped by SIGTERM; rerun to resume" in log
+
+    # Nobody wrote the end: the row is still running until the reaper sees the stale heartbeat.
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    assert runs_reap_stale(older_than=timedelta(0)) == 1
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "No heartbeat from the supervisor" in run.error
+    assert "resume to start again" in run.error  # no checkpoint was saved in the silent stretch
+    resumed = run_resume(run=run, user=ready.admin)
+    assert resumed.status == RunStatus.QUEUED

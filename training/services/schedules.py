@@ -31,6 +31,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from annotation.models import Judgment
 from annotation.schemas import FieldError, SchemaError
+from core.audit import audit_record
 from core.models import Project, User
 from curation.exporters.options import options_parse
 from curation.models import SnapshotStatus
@@ -173,6 +174,15 @@ def schedule_delete(*, schedule: TrainingSchedule, user: User) -> None:
     with transaction.atomic():
         if schedule.periodic_task_id is not None:
             PeriodicTask.objects.filter(pk=schedule.periodic_task_id).delete()
+        # Recorded before the row goes (its id is the event's target) and in the same transaction, so
+        # a delete that rolls back leaves no event. The details keep what the schedule did.
+        audit_record(
+            actor=user, action="training.schedule_delete", project=schedule.project, target=schedule,
+            details={
+                "name": schedule.name, "kind": schedule.kind, "trigger": schedule.trigger,
+                "every_n_judgments": schedule.every_n_judgments, "cron": schedule.cron,
+            },
+        )  # fmt: skip
         schedule.delete()
 
 

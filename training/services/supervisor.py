@@ -30,6 +30,7 @@ from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 import ml
+from core.child_lifetime import die_with_parent
 from ml.events import parse_event
 from training.launch import RunPaths
 from training.models import MetricSplit, RunMetric, TrainingRun
@@ -203,6 +204,10 @@ def supervise(*, run: TrainingRun, paths: RunPaths) -> ChildResult:
             # Its own session: a Ctrl-C or a signal to the worker's process group does not reach it; the
             # supervisor decides how the child stops.
             start_new_session=True,
+            # ...except when the supervisor is SIGKILLed and can decide nothing: then the kernel sends the
+            # child SIGTERM (it exits resumable) instead of leaving it training unsupervised until its next
+            # write. Popen runs in this thread, which waits for the child below, as PDEATHSIG requires.
+            preexec_fn=die_with_parent(),  # only prctl and getppid run between fork and exec
         )
         try:
             recorder.fields["child_pid"] = proc.pid

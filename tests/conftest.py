@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The Chromium fixtures, for every browser test under tests/ (one place, one set of timeouts).
+from tests.browser import browser, page  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,11 +1,11 @@
 """The annotator's page in a real Chromium: keyboard-only pairwise work, one item of every other kind.
 
-Every test fails on any console error, which includes Content-Security-Policy violations.
+Every test fails on any console error, which includes Content-Security-Policy violations (the shared
+``page`` fixture of tests/browser.py).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,49 +13,12 @@ import pytest
 from django.utils import timezone
 
 from annotation.models import Assignment, AssignmentStatus, Judgment
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls below are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-import playwright.sync_api as playwright_sync
-
+from tests.browser import PASSWORD
 from tests.factories import annotation_project
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PASSWORD = "correct horse battery"  # tests.factories.UserFactory
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if _counts(m) else None)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    yield page
-    context.close()
-    assert problems == []
-
-
 # Notes in the page when the task region first changes and when the submit's response arrives.
 WATCH_SUBMIT = """() => {
   const region = document.getElementById("task-region");
@@ -66,11 +29,6 @@ WATCH_SUBMIT = """() => {
     return response;
   });
 }"""
-
-
-def _counts(message):
-    # The browser asks for /favicon.ico on its own and the site has none yet: not this page's fault.
-    return message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico")
 
 
 def is_prefetch(response):

@@ -6,7 +6,6 @@ and htmx from static files and pass their data through json_script, never inline
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,8 @@ import pytest
 from annotation.models import Item, Judgment
 from curation.models_quality import Review
 from curation.services.quality import quality_recompute
+from tests.browser import PASSWORD
 from tests.curation.quality.judging import three_annotator_project
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls below stay synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-import playwright.sync_api as playwright_sync
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,41 +22,6 @@ pytestmark = [
 ]
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PASSWORD = "correct horse battery"  # tests.factories.UserFactory
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if _counts(m) else None)
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    yield page
-    context.close()
-    assert problems == []
-
-
-def _counts(message):
-    # The browser asks for /favicon.ico on its own; that is not the page's fault.
-    return message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico")
 
 
 def sign_in(page, live_server, user, path):

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("curation.urls_api")),
     path("api/v1/", include("curation.urls_api_quality")),
     path("api/v1/", include("models_registry.urls_api")),
+    path("api/v1/", include("training.urls_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

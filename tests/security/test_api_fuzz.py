@@ -36,7 +36,8 @@ from annotation.services.queue import assignment_claim_next, judgment_submit
 from core.models import Role
 from core.services import membership_set
 from curation.services.snapshots import snapshot_build, snapshot_create
-from models_registry.models import Checkpoint
+from models_registry.models import Alias, Checkpoint, ScoringJob
+from models_registry.models_jobs import GenerationJob
 from tests.factories import UserFactory
 from training.models import TrainingRun
 
@@ -96,6 +97,12 @@ def world(settings, tmp_path):
             project=project, kind="reward", snapshot=snapshot, base_checkpoint=base, created_by=admin
         ).pk,
         "response_id": Response.objects.filter(prompt__project=project).first().pk,
+        # Loop endpoints: an alias that was set (so a rollback reaches the service), and one job of each kind.
+        "alias": Alias.objects.create(project=project, name="active-policy", checkpoint=base).name,
+        "generation_job_id": GenerationJob.objects.create(
+            project=project, checkpoint=base, selection="sample", prompt_limit=1, pairing="two_samples"
+        ).pk,
+        "scoring_job_id": ScoringJob.objects.create(project=project, strategy="fifo").pk,
     }
 
     def fresh_lease() -> int:

@@ -87,6 +87,7 @@ def project_with_everything(owner, annotator, media):
             project=project, checkpoint=base, selection="sample", prompt_limit=1, pairing="two_samples"
         ).pk,
         "response_id": Response.objects.filter(prompt__project=project).first().pk,
+        "alias": "active-reward",  # a name, not a row: rolling back another project's alias must 404
     }
 
 

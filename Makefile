@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 # Modules type-checked strictly (see [tool.mypy] in pyproject.toml).
 MYPY_PATHS := ml core config annotation/schemas.py annotation/hashing.py annotation/services annotation/selectors.py annotation/views annotation/api.py annotation/api_imports.py annotation/forms.py annotation/imports annotation/selectors_imports.py annotation/models_imports.py curation/exporters curation/services curation/selectors.py curation/api.py curation/stats curation/selectors_quality.py curation/selectors_review.py curation/selectors_gold.py curation/answers.py curation/api_quality.py curation/views_quality.py curation/views_gold.py curation/forms_quality.py curation/models_quality.py curation/tasks_quality.py training models_registry
 
-.PHONY: install run test lint typecheck imports security pytest lock clean
+.PHONY: install run test lint typecheck imports security pytest lock clean bench
 
 $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ pytest: install
 	$(VENV)/bin/pytest
 
 test: lint typecheck imports security pytest
+
+# Benchmarks on Postgres (bench_* databases only; figures in BENCHMARKS.md, JSON in var/bench/).
+# `make bench` runs the quick sizes; `make bench FULL=1` the 1M sizes.
+bench: install
+	$(PY) -m bench.queue $(if $(FULL),--full)
+	$(PY) -m bench.imports $(if $(FULL),--full)
+	$(PY) -m bench.exports $(if $(FULL),--full)
+	$(PY) -m bench.training
+	$(PY) -m bench.page
 
 # Re-resolve the lock after changing pyproject.toml (then commit requirements/lock.txt).
 lock:

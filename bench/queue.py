@@ -1,0 +1,301 @@
+"""Queue latency and throughput: claim -> submit loops over real HTTP against gunicorn on Postgres.
+
+Measures, per project size and number of concurrent annotators (one OS process each, token auth):
+p50/p95/p99 of the claim request, of the submit request and of claim+submit, and judgments per
+second. Two load shapes: *paced* (each annotator waits an exponentially distributed "reading time"
+between items, like a person; this is the latency figure) and *saturated* (no wait; this is the
+throughput figure). The raw limit, measured in the same run: ``pgbench`` TPC-B-like TPS on its own
+database of the same server. Ends with ``EXPLAIN ANALYZE`` of the claim's SELECT at the largest size.
+
+    .venv/bin/python -m bench.queue --sizes 10000,100000 --annotators 10,100
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import re
+import resource
+import signal
+import subprocess
+import time
+import uuid
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from bench import _common as c
+from bench import _seed
+
+DB = "bench_queue"
+PGBENCH_DB = "bench_pgbench"
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+
+
+def _post(path: str, token: str, body: dict[str, Any] | None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", "Host": "127.0.0.1"}
+    conn.request("POST", path, body=data, headers=headers)
+    response = conn.getresponse()
+    payload = response.read()
+    conn.close()
+    return response.status, payload
+
+
+def _annotator(project_id: int, token: str, until: float, think_s: float, seed: int, out: Connection) -> None:
+    """One simulated annotator: claim, submit, optionally 'read' for a while; send (op, ms, ok) back."""
+    rng = random.Random(seed)  # timing jitter, not security
+    samples: list[tuple[str, float, float, bool]] = []  # (op, started, ms, ok)
+    while time.time() < until:
+        t0 = time.perf_counter()
+        status, body = _post(f"/api/v1/projects/{project_id}/queue/claim/", token, None)
+        ms = (time.perf_counter() - t0) * 1000
+        samples.append(("claim", time.time(), ms, status == 200))
+        if status != 200:
+            break  # 204: the queue is empty for this annotator
+        lease = json.loads(body)
+        payload = {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"}
+        t0 = time.perf_counter()
+        status, _ = _post(
+            f"/api/v1/projects/{project_id}/assignments/{lease['id']}/submit/",
+            token,
+            {"payload": payload, "client_key": uuid.uuid4().hex, "time_spent_ms": 1000},
+        )
+        samples.append(("submit", time.time(), (time.perf_counter() - t0) * 1000, status == 201))
+        if think_s > 0:
+            time.sleep(max(0.0, min(rng.expovariate(1 / think_s), until - time.time())))
+    out.send(samples)
+    out.close()
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` (from /proc; processes that are gone count nothing)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class CpuProbe:
+    """CPU seconds used so far by the gunicorn workers and by this database's Postgres backends.
+
+    On a shared machine latency depends on the neighbours; CPU time per judgment does not, and says
+    how many judgments per second one core can serve.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+
+    def workers(self) -> list[int]:
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == self.server_pid:
+                    children.append(int(stat.parent.name))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+        return children
+
+    def backends(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(c.db_url(DB), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [DB]
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def read(self) -> tuple[float, float]:
+        return _cpu_seconds(self.workers()), _cpu_seconds(self.backends())
+
+
+def load_run(
+    project_id: int, tokens: list[str], seconds: float, think_s: float, warmup_s: float, probe: CpuProbe | None = None
+) -> dict[str, Any]:
+    """Run ``len(tokens)`` annotator processes for ``seconds``; statistics over samples after the warm-up."""
+    ctx = mp.get_context("fork")
+    cpu_before = probe.read() if probe else (0.0, 0.0)
+    clients_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.time() + 0.5
+    until = start + seconds
+    pipes, procs = [], []
+    for n, token in enumerate(tokens):
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_annotator, args=(project_id, token, until, think_s, n, send))
+        proc.start()
+        pipes.append(receive)
+        procs.append(proc)
+    samples = [s for pipe in pipes for s in pipe.recv()]
+    for proc in procs:
+        proc.join()
+    cpu_after = probe.read() if probe else (0.0, 0.0)
+    clients_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    clients_cpu = (clients_after.ru_utime + clients_after.ru_stime) - (
+        clients_before.ru_utime + clients_before.ru_stime
+    )
+    all_judgments = max(sum(1 for op, _, _, ok in samples if op == "submit" and ok), 1)
+    kept = [s for s in samples if s[1] >= start + warmup_s]
+    window = max(until - (start + warmup_s), 1e-9)
+    claims = [ms for op, _, ms, ok in kept if op == "claim" and ok]
+    submits = [ms for op, _, ms, ok in kept if op == "submit" and ok]
+    # claim+submit per item: consecutive pairs of one annotator are interleaved in ``kept``; pair by order.
+    pairs = _pair_sums(kept)
+    return {
+        "annotators": len(tokens),
+        "think_s": think_s,
+        "seconds": round(window, 1),
+        "judgments": len(submits),
+        "judgments_per_s": round(len(submits) / window, 1),
+        "errors": sum(1 for _, _, _, ok in kept if not ok),
+        # CPU per judgment (claim + submit), whole run including warm-up.
+        "app_cpu_ms": round((cpu_after[0] - cpu_before[0]) * 1000 / all_judgments, 1),
+        "db_cpu_ms": round((cpu_after[1] - cpu_before[1]) * 1000 / all_judgments, 1),
+        "client_cpu_ms": round(clients_cpu * 1000 / all_judgments, 1),
+        **{f"claim_p{q}": round(c.percentile(claims, q), 1) for q in (50, 95, 99)},
+        **{f"submit_p{q}": round(c.percentile(submits, q), 1) for q in (50, 95, 99)},
+        **{f"pair_p{q}": round(c.percentile(pairs, q), 1) for q in (50, 95, 99)},
+    }
+
+
+def _pair_sums(samples: list[tuple[str, float, float, bool]]) -> list[float]:
+    sums, pending = [], None
+    for op, _, ms, ok in samples:  # each annotator's samples are contiguous and in order
+        if op == "claim":
+            pending = ms if ok else None
+        elif pending is not None and ok:
+            sums.append(pending + ms)
+            pending = None
+    return sums
+
+
+def pgbench(clients: int, seconds: int) -> dict[str, Any]:
+    """TPC-B-like TPS of this Postgres server, on its own database (scale 10)."""
+    c.fresh_database(PGBENCH_DB)
+    url = c.db_url(PGBENCH_DB)
+    subprocess.run(["pgbench", "-i", "-q", "-s", "10", url], check=True, capture_output=True)
+    done = subprocess.run(
+        ["pgbench", "-c", str(clients), "-j", "2", "-T", str(seconds), url], check=True, capture_output=True, text=True
+    )
+    tps = float(re.search(r"tps = ([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+    c.drop_database(PGBENCH_DB)
+    return {"clients": clients, "seconds": seconds, "tps": tps}
+
+
+def claim_plan(project: Any, token_user_id: int) -> str:
+    """EXPLAIN ANALYZE of the claim's own SELECT, captured from a real claim that is rolled back."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation.services.queue import assignment_claim_next
+    from core.models import User
+
+    user = User.objects.get(pk=token_user_id)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assignment_claim_next(annotator=user, project=project)
+        transaction.set_rollback(True)
+    sql = next(
+        q["sql"] for q in queries.captured_queries if 'FROM "annotation_item"' in q["sql"] and "SKIP LOCKED" in q["sql"]
+    )
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+        plan = "\n".join(row[0] for row in cur.fetchall())
+        transaction.set_rollback(True)
+    return f"{sql}\n\n{plan}"
+
+
+def gunicorn(workers: int) -> subprocess.Popen[bytes]:
+    # Connections kept for the whole run, so the CPU of each backend can be read from /proc.
+    env = c.django_env(DB, DATABASE_CONN_MAX_AGE="600")
+    args = [str(c.ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{PORT}"]
+    args += ["--workers", str(workers), "--preload", "--timeout", "60", "--log-level", "warning"]
+    proc = subprocess.Popen(args, cwd=c.ROOT, env=env, start_new_session=True)
+    for _ in range(100):
+        try:
+            http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/")
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000", help="project sizes, comma-separated")
+    parser.add_argument("--full", action="store_true", help="the 1M sizes: --sizes 10000,100000,1000000")
+    parser.add_argument("--annotators", default="10,100", help="concurrent annotators, comma-separated")
+    parser.add_argument("--seconds", type=float, default=20, help="measured seconds per run (after warm-up)")
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--think", type=float, default=5.0, help="mean reading time per item (paced runs), s")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers")
+    args = parser.parse_args()
+    if args.full:
+        args.sizes = "10000,100000,1000000"
+    sizes = [int(s) for s in args.sizes.split(",")]
+    counts = [int(s) for s in args.annotators.split(",")]
+    info = c.machine()
+
+    raw = pgbench(clients=10, seconds=15)
+    print(f"pgbench: {raw['tps']:.0f} TPS (TPC-B-like, 10 clients, scale 10)")
+
+    c.fresh_database(DB)
+    c.django_setup(DB)
+    projects = []
+    for size in sizes:
+        project = _seed.project_create(name=f"queue-{size}")
+        _seed.items_seed(project_id=project.pk, count=size)
+        # Separate annotators per run: nobody starts with a live lease or a history in the project.
+        tokens = _seed.annotators_create(project=project, count=2 * sum(counts) + 2 * args.workers, prefix=f"q{size}-")
+        projects.append((size, project, tokens))
+        print(f"seeded {size:,} items")
+    _seed.analyze()
+
+    from django.db import connections
+
+    connections.close_all()  # the annotator processes are forked from this one
+    server = gunicorn(args.workers)
+    probe = CpuProbe(server.pid)
+    runs: list[dict[str, Any]] = []
+    try:
+        for size, project, tokens in projects:
+            free = iter(tokens)
+            # Warm every gunicorn worker (imports, connections, caches) before anything is measured.
+            load_run(project.pk, [next(free) for _ in range(2 * args.workers)], 3, 0.0, 0)
+            for think in (args.think, 0.0):
+                for n in counts:
+                    batch = [next(free) for _ in range(n)]
+                    run = load_run(project.pk, batch, args.seconds, think, args.warmup, probe)
+                    run.update(size=size, mode="paced" if think else "saturated", loadavg=c.loadavg())
+                    runs.append(run)
+                    print(json.dumps(run))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+
+    size, project, tokens = projects[-1]
+    from rest_framework.authtoken.models import Token
+
+    plan = claim_plan(project, Token.objects.get(key=tokens[-1]).user_id)
+    headers = ["size", "mode", "annot.", "claim p50", "p95", "p99", "submit p50", "p95", "p99", "pair p95", "judg./s"]
+    headers += ["app CPU ms", "db CPU ms", "client CPU ms"]
+    keys = ["size", "mode", "annotators", "claim_p50", "claim_p95", "claim_p99", "submit_p50", "submit_p95"]
+    keys += ["submit_p99", "pair_p95", "judgments_per_s", "app_cpu_ms", "db_cpu_ms", "client_cpu_ms"]
+    rows = [[r[k] for k in keys] for r in runs]
+    print("\n" + c.table(rows, headers))
+    best = max(r["judgments_per_s"] for r in runs)
+    print(f"\nbest throughput {best} judgments/s = {best / raw['tps']:.2f} x pgbench TPS ({raw['tps']:.0f})")
+    print(f"\nclaim plan at {size:,} items:\n{plan}")
+    c.save("queue", {"machine": info, "gunicorn_workers": args.workers, "pgbench": raw, "runs": runs, "plan": plan})
+    c.drop_database(DB)
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,11 @@ class LoopSettingsForm(forms.Form):
         help_text="A new reward model may be this much less accurate than the active one and still be promoted.",
     )
     ensemble_size = forms.IntegerField(
-        min_value=2, max_value=8, initial=3, help_text="Ensemble strategy: how many reward models vote."
+        min_value=2,
+        max_value=8,
+        initial=3,
+        required=False,
+        help_text="Ensemble strategy: how many reward models vote (empty keeps the current value).",
     )
     suggestions_enabled = forms.BooleanField(
         required=False,

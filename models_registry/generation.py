@@ -291,7 +291,8 @@ def _store(job: GenerationJob, prompts: list[Prompt], new: Candidates, base: Can
                 per_model.append(kept)
                 continue
             for sample, raw in sorted(candidates.get(prompt.pk, [])):
-                text = raw.strip()
+                # A model can emit NUL (a byte-level tokenizer decodes any byte): Postgres text refuses it.
+                text = raw.replace("\x00", "").strip()
                 if not text:
                     duplicates += 1
                     continue

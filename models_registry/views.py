@@ -20,6 +20,7 @@ from models_registry.aliases import (
     alias_may_manage,
     alias_promote,
     alias_rollback,
+    loop_settings_get,
     loop_settings_update,
 )
 from models_registry.forms import AgreementForm, GenerationForm, LoopSettingsForm
@@ -142,7 +143,7 @@ def loop_settings_view(request: HttpRequest, project_id: int) -> HttpResponse:
             project=project,
             priority_strategy=PriorityStrategy(data["priority_strategy"]),
             gate_margin=data["gate_margin"],
-            ensemble_size=data["ensemble_size"],
+            ensemble_size=data["ensemble_size"] or loop_settings_get(project=project).ensemble_size,
             suggestions_enabled=data["suggestions_enabled"],
             generate_on_promotion=data["generate_on_promotion"],
         )

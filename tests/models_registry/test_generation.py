@@ -232,3 +232,20 @@ def test_promoting_a_policy_starts_generation_when_the_project_asks_for_it(tiny_
     assert GenerationJob.objects.filter(project=project).count() == 1
     event = AuditEvent.objects.get(action="models_registry.generation_not_started")
     assert "already queued" in event.details["reason"]
+
+
+def test_nul_characters_from_a_model_are_removed_before_storing(tiny_base_dir):
+    """A byte-level tokenizer can decode a NUL byte; Postgres text columns refuse it."""
+    project, _ = annotation_project(items=1)
+    prompt = Item.objects.get(project=project).prompt
+    job = GenerationJob.objects.create(
+        project=project, checkpoint=policy(project, tiny_base_dir, "p"), selection="sample", prompt_limit=5,
+        pairing="two_samples", params=FAST,
+    )  # fmt: skip
+
+    _store(job, [prompt], {prompt.pk: [(0, "a\x00b"), (1, "\x00\x00 "), (2, "c")]}, {})
+
+    job.refresh_from_db()
+    assert job.duplicates == 1  # the one that was nothing but NULs
+    assert job.items_created == 1
+    assert Response.objects.filter(prompt=prompt, text="ab").exists()

@@ -85,6 +85,9 @@ def test_pairwise_with_the_keyboard_only(page, live_server):
     page.keyboard.press("w")
     screenshot(page, "pairwise")
     page.evaluate(WATCH_SUBMIT)
+    # Enter is ignored for 450 ms after a task appears (no double press submits it unread); on a quiet
+    # machine everything above takes less than that, and the Enter below was silently dropped.
+    page.wait_for_timeout(500)
     with page.expect_response(is_submit) as submitted:
         page.keyboard.press("Enter")
     assert submitted.value.status == 200

@@ -25,7 +25,8 @@ from training.models import RunStatus, TrainingRun
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # Long enough that the page's 2 s polls see the run between its first and its last step.
-STEPS_WATCHED = 50
+# Long enough to be seen mid-run: on a quiet machine 50 tiny steps ended between two 2-s status polls.
+STEPS_WATCHED = 400
 
 # [training points, metric points] drawn by Chart.js on the run page.
 POINTS = """() => ["loss-chart", "metric-chart"].map((id) => {

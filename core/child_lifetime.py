@@ -6,7 +6,7 @@ resumed run could start a second child on the same output folder. With the paren
 kernel sends the child SIGTERM the moment its parent dies; the child's SIGTERM handler ends it
 resumable, as for any other stop.
 
-Use: ``subprocess.Popen(..., preexec_fn=die_with_parent())``. Elsewhere than Linux it returns None
+Use: ``subprocess.Popen(..., env=child_env(), preexec_fn=die_with_parent())``. Elsewhere than Linux it returns None
 (no preexec) and the old behaviour stays: the child notices at its next write.
 """
 
@@ -18,7 +18,21 @@ import signal
 import sys
 from collections.abc import Callable
 
+from django.conf import settings
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# The ml children must not inherit the web stack's configuration: database URLs and secrets stay here.
+WITHHELD_ENV_PREFIXES = ("DJANGO_", "DATABASE_", "CELERY_", "REDIS_", "LOOP_")
+
+
+def child_env() -> dict[str, str]:
+    """The environment of an ``ml`` child: ours without our configuration, offline, unbuffered."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(WITHHELD_ENV_PREFIXES)}
+    commit = str(getattr(settings, "GIT_COMMIT", "") or "")
+    if commit:
+        env["LOOP_CODE_VERSION"] = commit  # read by ml.manifest.code_version
+    env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    return env
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:

@@ -13,7 +13,6 @@ conversation through the tokenizer's chat template with the generation prompt ad
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -21,12 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ml.generation_config import GenerationParams
+from ml.tool import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, run_tool
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REFUSED", "GenerationParams", "generate_file", "main"]
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_REFUSED = 3
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -93,20 +89,13 @@ def generate_file(config: dict[str, Any]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.generate", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path, help="JSON: model_dir, sha256, input, output, params.")
-    args = parser.parse_args(argv)
-    from ml.checkpoints import CheckpointRefused
-
-    try:
-        generate_file(json.loads(args.config.read_text(encoding="utf-8")))
-    except CheckpointRefused as exc:
-        print(f"checkpoint refused: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    except Exception as exc:  # the parent shows this line on the job
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    return EXIT_OK
+    return run_tool(
+        "python -m ml.generate",
+        __doc__.splitlines()[0],
+        "JSON: model_dir, sha256, input, output, params.",
+        generate_file,
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ error, with one line on stderr saying why.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import sys
@@ -27,9 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_REFUSED = 3
+from ml.tool import run_tool
+
 CHUNK_PAIRS = 64  # pairs scored between two flushes of the output
 
 
@@ -80,20 +78,9 @@ def score_file(config: dict[str, Any]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.score_items", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path, help="JSON file: members, input, output.")
-    args = parser.parse_args(argv)
-    from ml.checkpoints import CheckpointRefused
-
-    try:
-        score_file(json.loads(args.config.read_text(encoding="utf-8")))
-    except CheckpointRefused as exc:
-        print(f"checkpoint refused: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    except Exception as exc:  # the parent shows this line on the job
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    return EXIT_OK
+    return run_tool(
+        "python -m ml.score_items", __doc__.splitlines()[0], "JSON file: members, input, output.", score_file, argv
+    )
 
 
 if __name__ == "__main__":

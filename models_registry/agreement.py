@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.models import Project, User
 from curation.models import DatasetSnapshot, SnapshotStatus
+from curation.selectors import snapshot_file_path
 from models_registry.aliases import alias_checkpoint
 from models_registry.child import run_ml_child
 from models_registry.models import AliasName, Checkpoint, CheckpointKind, JobStatus
@@ -40,15 +39,6 @@ class AgreementRefused(ValueError):
     """The check cannot be queued; the message says why."""
 
 
-def snapshot_file(snapshot: DatasetSnapshot, name: str) -> Path:
-    """A file of the snapshot, contained in MEDIA_ROOT (commonpath, so ``..`` in a name cannot escape)."""
-    root = os.path.realpath(settings.MEDIA_ROOT)
-    path = os.path.realpath(os.path.join(root, snapshot.folder, name))
-    if os.path.commonpath([root, path]) != root:
-        raise ValueError(f"snapshot file {name!r} leaves MEDIA_ROOT")
-    return Path(path)
-
-
 def _preference_files(snapshot: DatasetSnapshot) -> list[Path]:
     """Every preference table file (whole table, or train + test), JSONL preferred over Parquet."""
     names = [str(entry["name"]) for entry in snapshot.files]
@@ -60,7 +50,7 @@ def _preference_files(snapshot: DatasetSnapshot) -> list[Path]:
                 break
     if "preference.jsonl" in chosen or "preference.parquet" in chosen:
         chosen = [n for n in chosen if n.startswith("preference.")]
-    return [snapshot_file(snapshot, name) for name in chosen]
+    return [snapshot_file_path(snapshot=snapshot, name=name) for name in chosen]
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:

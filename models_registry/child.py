@@ -7,7 +7,6 @@ so the number of lines written so far is the job's progress. The child dies with
 
 from __future__ import annotations
 
-import os
 import subprocess  # nosec B404: a fixed argv of our own interpreter, no shell
 import sys
 import time
@@ -16,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ml
-from core.child_lifetime import die_with_parent
+from core.child_lifetime import child_env, die_with_parent
 
 CODE_ROOT = Path(ml.__file__).resolve().parent.parent
-WITHHELD_ENV_PREFIXES = ("DJANGO_", "DATABASE_", "CELERY_", "REDIS_", "LOOP_")
 POLL_SECONDS = 0.5
 TERMINATE_GRACE_SECONDS = 10
 
@@ -32,12 +30,6 @@ class ChildCancelled(Exception):
 class ChildOutcome:
     returncode: int
     last_error: str  # the last stderr line, or "exit code N"
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(WITHHELD_ENV_PREFIXES)}
-    env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-    return env
 
 
 def count_lines(path: Path) -> int:

@@ -28,6 +28,7 @@ from annotation.hashing import content_hash
 from annotation.models import Item, ItemResponse, Prompt, Response, Source
 from annotation.schemas import FieldError, SchemaError, responses_per_item
 from core.models import Project, TaskKind, User
+from curation.exporters.trl import prompt_auto
 from curation.models_quality import ItemAgreement
 from ml.generation_config import GenerationParams
 from models_registry.aliases import alias_checkpoint, loop_settings_get
@@ -191,13 +192,6 @@ def _select_prompts(job: GenerationJob) -> list[Prompt]:
     return [by_id[pk] for pk in sorted(picked)]
 
 
-def _prompt_input(messages: Any) -> Any:
-    """A lone user turn as its text (how plain prompts were trained), anything else as a conversation."""
-    if isinstance(messages, list) and len(messages) == 1 and messages[0].get("role") == "user":
-        return messages[0].get("content", "")
-    return messages
-
-
 def _seed(job: GenerationJob, checkpoint: Checkpoint) -> int:
     """Reproducible per job and model, but never the same stream twice: a policy fine-tuned from another
     samples nearly the same text from the same random stream, and a second job with the same seed would
@@ -213,7 +207,7 @@ def _generate(
     checkpoint_verify(checkpoint=checkpoint)  # fast and torch-free; the child checks the hashes again
     source, output, config = folder / "prompts.jsonl", folder / f"out-{checkpoint.pk}.jsonl", folder / "gen.json"
     source.write_text(
-        "".join(json.dumps({"prompt_id": p.pk, "prompt": _prompt_input(p.messages)}) + "\n" for p in prompts),
+        "".join(json.dumps({"prompt_id": p.pk, "prompt": prompt_auto(p.messages)}) + "\n" for p in prompts),
         encoding="utf-8",
     )
     config.write_text(

@@ -28,6 +28,7 @@ from django.conf import settings
 
 from annotation.models import Item
 from core.models import Project
+from curation.exporters.trl import prompt_auto
 from models_registry.child import run_ml_child
 from models_registry.models import Checkpoint, CheckpointKind
 from models_registry.services import CheckpointInvalid
@@ -67,13 +68,6 @@ class ScoredItems:
     suggestions: dict[int, dict[str, Any]]
 
 
-def _prompt(messages: Any) -> Any:
-    """The exporter's ``auto`` format: a lone user turn as its text, anything else as a conversation."""
-    if isinstance(messages, list) and len(messages) == 1 and messages[0].get("role") == "user":
-        return messages[0].get("content", "")
-    return messages
-
-
 def open_pairs(project: Project) -> Iterator[OpenPair]:
     """Open items with exactly two responses, in id order (response order as imported)."""
     items = (
@@ -86,7 +80,7 @@ def open_pairs(project: Project) -> Iterator[OpenPair]:
         responses = [ir.response for ir in item.item_responses.all()]
         if len(responses) != 2:
             continue
-        prompt = _prompt(item.prompt.messages)
+        prompt = prompt_auto(item.prompt.messages)
         conversational = not isinstance(prompt, str)
         a, b = ([{"role": "assistant", "content": r.text}] if conversational else r.text for r in responses)
         yield OpenPair(

@@ -59,6 +59,15 @@ def needs_conversational(messages: tuple[Message, ...] | list[Message]) -> bool:
     return len(messages) > 1 or any(m.get("role") != "user" for m in messages)
 
 
+def prompt_auto(messages: Any) -> Any:
+    """A prompt in the ``auto`` format, as a model saw it in training: a lone user turn as its text,
+    anything else as the conversation. For code that feeds stored prompts to a model (scoring, generation).
+    """
+    if isinstance(messages, list) and messages and not needs_conversational(messages):
+        return messages[0].get("content", "")
+    return messages
+
+
 def prompt_value(record: JudgmentRecord, ctx: ExportContext) -> Any:
     if ctx.prompt_format == "conversational":
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in record.prompt_messages]

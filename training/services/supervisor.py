@@ -14,7 +14,6 @@ breaks every later fork (TRAINING-NOTES §5.2).
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import signal
 import subprocess
@@ -30,7 +29,7 @@ from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 import ml
-from core.child_lifetime import die_with_parent
+from core.child_lifetime import child_env, die_with_parent
 from ml.events import parse_event
 from training.launch import RunPaths
 from training.models import MetricSplit, RunMetric, TrainingRun
@@ -40,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BUFFERED_POINTS = 500
 ERROR_MAX_CHARS = 4000
-# The child must not inherit the web stack's configuration: database URLs and secrets stay here.
-WITHHELD_ENV_PREFIXES = ("DJANGO_", "DATABASE_", "CELERY_", "REDIS_", "LOOP_")
 # Where `python -m ml.cli` resolves the ml package the supervisor itself imports.
 CODE_ROOT = Path(ml.__file__).resolve().parent.parent
 
@@ -49,15 +46,6 @@ CODE_ROOT = Path(ml.__file__).resolve().parent.parent
 def progress_interval() -> float:
     """Seconds between progress writes and heartbeats (TRAINING_PROGRESS_INTERVAL, default 2)."""
     return float(getattr(settings, "TRAINING_PROGRESS_INTERVAL", 2.0))
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(WITHHELD_ENV_PREFIXES)}
-    commit = str(getattr(settings, "GIT_COMMIT", "") or "")
-    if commit:
-        env["LOOP_CODE_VERSION"] = commit  # read by ml.manifest.code_version
-    env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-    return env
 
 
 @dataclass(frozen=True)

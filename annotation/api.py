@@ -252,7 +252,7 @@ class Claim(APIView):
             return _queue_error(exc)
         if result.assignment is None:
             return ApiResponse(status=status.HTTP_204_NO_CONTENT)
-        view = assignment_view(assignment=result.assignment)
+        view = assignment_view(assignment=result.assignment, responses=result.responses or None)
         return ApiResponse(AssignmentSerializer(view).data)
 
 
@@ -267,9 +267,12 @@ class Submit(APIView):
     )
     def post(self, request: Request, project_id: int, assignment_id: int) -> ApiResponse:
         project = _project(request, project_id)
-        _own_lease_or_404(request, project, assignment_id)
         body = SubmitSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        if not body.is_valid():
+            # Someone else's lease is a 404 before its body is judged (no 400-vs-404 oracle); a valid
+            # body skips this read, since the submit's own locked read answers 404 the same way.
+            _own_lease_or_404(request, project, assignment_id)
+            raise ValidationError(body.errors)
         try:
             result = judgment_submit(
                 annotator=_user(request),

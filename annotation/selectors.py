@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from annotation.models import Assignment, AssignmentStatus, Item, ItemResponse
+from annotation.models import Assignment, AssignmentStatus, Item, Source
 from core.models import Project, User
 
 
@@ -44,26 +46,62 @@ class ItemCounts:
     active_leases: int
 
 
-def assignment_view(*, assignment: Assignment) -> AssignmentView:
-    """What an annotator sees: the conversation and the responses in their own shown order."""
+@dataclass(frozen=True)
+class ResponseRow:
+    id: int
+    text: str
+    source: str  # Source value
+
+
+def item_response_rows(*, item_id: int) -> list[ResponseRow]:
+    """The item's responses in position order. Plain SQL: it runs on every claim and every page.
+
+    (An ORM query costs ~0.4 ms of CPU to build and compile here, a cursor ~0.07 ms; see BENCHMARKS.md.)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ir.response_id, r.text, r.source FROM annotation_itemresponse ir"
+            " JOIN annotation_response r ON r.id = ir.response_id WHERE ir.item_id = %s ORDER BY ir.position",
+            [item_id],
+        )
+        return [ResponseRow(id=rid, text=text, source=source) for rid, text, source in cursor.fetchall()]
+
+
+def prompt_messages(*, prompt_id: int) -> list[dict[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT messages FROM annotation_prompt WHERE id = %s", [prompt_id])
+        (raw,) = cursor.fetchone()
+    # Django has psycopg hand jsonb over as text (JSONField decodes it); SQLite stores text anyway.
+    messages: list[dict[str, str]] = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    return messages
+
+
+def _source_label(value: str) -> str:
+    return str(Source(value).label) if value in Source.values else value
+
+
+def assignment_view(*, assignment: Assignment, responses: list[ResponseRow] | None = None) -> AssignmentView:
+    """What an annotator sees: the conversation and the responses in their own shown order.
+
+    ``responses``: the item's rows when the caller already read them (a claim does, for the order).
+    """
     project = assignment.project
-    rows = {
-        r.response_id: r.response
-        for r in ItemResponse.objects.filter(item_id=assignment.item_id).select_related("response")
-    }
-    responses = [
+    rows = {r.id: r for r in (responses if responses is not None else item_response_rows(item_id=assignment.item_id))}
+    shown = [
         ShownResponse(
             id=rid,
             label=chr(ord("A") + n),
             text=rows[rid].text,
-            source=None if project.blind_sources else rows[rid].get_source_display(),
+            source=None if project.blind_sources else _source_label(rows[rid].source),
         )
         for n, rid in enumerate(assignment.display_order)
     ]
-    prompt = Item.objects.select_related("prompt").get(pk=assignment.item_id).prompt
     left = int((assignment.expires_at - timezone.now()).total_seconds())
     return AssignmentView(
-        assignment=assignment, messages=list(prompt.messages), responses=responses, seconds_left=max(0, left)
+        assignment=assignment,
+        messages=prompt_messages(prompt_id=assignment.item.prompt_id),
+        responses=shown,
+        seconds_left=max(0, left),
     )
 
 

@@ -97,14 +97,19 @@ def main() -> None:
         plain_out = Path(settings.MEDIA_ROOT) / f"plain-{kind}"
         cpu_start = _cpu()
         start = time.perf_counter()
-        subprocess.run(
+        plain = subprocess.run(
             [c.PYTHON, "-m", "bench.trl_plain", str(config), str(plain_out)],
             cwd=c.ROOT,
             check=True,
             capture_output=True,
+            text=True,
         )
         plain_s = time.perf_counter() - start
         plain_cpu = _cpu() - cpu_start
+        # The training loop's own time (Trainer's train_runtime) on each side. On a shared 2-core box the
+        # loop's speed swings by several times with other load, so the fixed cost is wall minus loop.
+        app_loop = float((done.metrics or {}).get("train_runtime") or 0.0)
+        plain_loop = float(json.loads(plain.stdout.strip().splitlines()[-1])["train_runtime"])
         result = {
             "kind": kind,
             "steps": args.steps,
@@ -114,12 +119,19 @@ def main() -> None:
             "app_cpu_s": round(app_cpu, 1),
             "plain_cpu_s": round(plain_cpu, 1),
             "cpu_ratio": f"{app_cpu / plain_cpu:.3f}",
+            "app_loop_s": round(app_loop, 1),
+            "plain_loop_s": round(plain_loop, 1),
+            "app_fixed_s": round(app_s - app_loop, 1),
+            "plain_fixed_s": round(plain_s - plain_loop, 1),
             "loadavg": c.loadavg(),
         }
         runs.append(result)
         print(json.dumps(result), file=sys.stderr)
     keys = ["kind", "steps", "app_s", "plain_s", "ratio", "app_cpu_s", "plain_cpu_s", "cpu_ratio"]
     headers = ["kind", "steps", "app wall s", "plain TRL wall s", "wall ratio", "app CPU s", "plain CPU s", "CPU ratio"]
+    print(c.table([[r[k] for k in keys] for r in runs], headers))
+    keys = ["kind", "app_loop_s", "plain_loop_s", "app_fixed_s", "plain_fixed_s"]
+    headers = ["kind", "app loop s", "plain loop s", "app wall - loop s", "plain wall - loop s"]
     print(c.table([[r[k] for k in keys] for r in runs], headers))
     c.save("training", {"machine": info, "params": params, "hidden": args.hidden, "runs": runs})
     c.drop_database(DB)

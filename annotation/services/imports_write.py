@@ -10,6 +10,9 @@ new ids back by content hash. Re-selecting works the same on Postgres and SQLite
 ``ignore_conflicts`` returns no primary keys. Nothing is kept across batches but counts: rows written
 by earlier batches are visible to later ones inside the same transaction, so the database itself is
 the de-duplication index and memory stays flat however long the file is.
+
+On Postgres the same steps run as ``COPY`` into staging tables and set-based ``INSERT … SELECT``
+(``imports_copy``), with the same counts and column values; the ORM path below is SQLite's.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.utils import timezone
+
 from annotation.imports.records import Record, Shape
 from annotation.imports.shapes import PREFERENCE_KEY
 from annotation.models import Item, ItemResponse, Prompt, Response, Source
+from annotation.services import imports_copy
 from core.models import Project
 
 T = TypeVar("T")
@@ -82,8 +88,16 @@ class BatchWriter:
         self.job_id = job_id
         self.shape = shape
         self.counts = WriteCounts()
+        self._copy = (
+            imports_copy.CopyWriter(project_id=project.pk, job_id=job_id, overlap=project.overlap)
+            if imports_copy.copy_enabled()
+            else None
+        )
 
     def write(self, records: Sequence[Record]) -> None:
+        if self._copy is not None:
+            self._write_copy(self._copy, records)
+            return
         pairs = _preference_pairs(records)
         prompt_ids, existed = self._prompts(records, pairs)
         self.counts.rows += len(records)
@@ -91,6 +105,45 @@ class BatchWriter:
             return
         response_ids = self._responses(records, prompt_ids, existed)
         self._items(records, prompt_ids, response_ids, existed)
+        self._merge_preferences({prompt_ids[h]: p for h, p in pairs.items() if h in existed})
+
+    def _write_copy(self, copy: imports_copy.CopyWriter, records: Sequence[Record]) -> None:
+        """``write`` on Postgres: the same decisions as the ORM path, the rows moved by COPY."""
+        now = timezone.now()  # Django's auto_now(_add), which the database does not fill in
+        pairs = _preference_pairs(records)
+        first: dict[str, Record] = {}
+        for record in records:
+            first.setdefault(record.prompt_hash, record)
+        # A new prompt carries its preferences from the start; one already there gets them merged below.
+        metadata = {h: {**first[h].metadata, PREFERENCE_KEY: p} for h, p in pairs.items()}
+        prompt_ids, existed = copy.prompts(first, metadata, now)
+        created = len(first) - len(existed)
+        self.counts.rows += len(records)
+        self.counts.prompts_created += created
+        self.counts.prompts_duplicate += len(records) - created
+        if self.shape == Shape.PROMPTS:
+            return
+        wanted: dict[tuple[int, str], str] = {}
+        for record in records:
+            prompt_id = prompt_ids[record.prompt_hash]
+            for text, h in zip(record.responses, record.response_hashes, strict=True):
+                wanted.setdefault((prompt_id, h), text)
+        response_ids, created = copy.responses(wanted, now)
+        self.counts.responses_created += created
+        self.counts.responses_duplicate += sum(len(r.responses) for r in records) - created
+        seen = copy.item_keys([prompt_ids[h] for h in existed])
+        items: list[tuple[int, float, list[int]]] = []
+        for record in records:
+            prompt_id = prompt_ids[record.prompt_hash]
+            ids = [response_ids[(prompt_id, h)] for h in record.response_hashes]
+            key = (prompt_id, frozenset(ids))
+            if key in seen:
+                self.counts.items_duplicate += 1
+                continue
+            seen.add(key)
+            items.append((prompt_id, record.priority, ids))
+        copy.items(items, now)
+        self.counts.items_created += len(items)
         self._merge_preferences({prompt_ids[h]: p for h, p in pairs.items() if h in existed})
 
     def _prompts(

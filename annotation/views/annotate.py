@@ -33,7 +33,7 @@ from django_htmx.middleware import HtmxDetails
 
 from annotation.models import Assignment, AssignmentStatus
 from annotation.schemas import FieldError, SchemaError
-from annotation.selectors import annotator_progress, assignment_get_for_annotator, assignment_view
+from annotation.selectors import ResponseRow, annotator_progress, assignment_get_for_annotator, assignment_view
 from annotation.services.queue import (
     ANNOTATING_ROLES,
     InvalidPayload,
@@ -110,8 +110,9 @@ def _task_context(
     errors: list[FieldError] | None = None,
     release: tuple[str, list[FieldError]] | None = None,
     hidden: bool = False,
+    responses: list[ResponseRow] | None = None,
 ) -> dict[str, Any]:
-    view = assignment_view(assignment=assignment)
+    view = assignment_view(assignment=assignment, responses=responses)
     minutes, seconds = divmod(view.seconds_left, 60)
     suggestion = suggestion_for(project=project, item=assignment.item, shown_ids=[r.id for r in view.responses])
     if suggestion is not None and values is None:
@@ -140,7 +141,9 @@ def _next_task(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     if claim.assignment is None:
         progress = annotator_progress(annotator=_annotator(request), project=project)
         return _respond(request, project, EMPTY, {"progress": progress})
-    return _respond(request, project, TASK, _task_context(request, project, claim.assignment))
+    return _respond(
+        request, project, TASK, _task_context(request, project, claim.assignment, responses=claim.responses or None)
+    )
 
 
 def _refused(request: HtmxHttpRequest, project: Project, exc: QueueError) -> HttpResponse:
@@ -258,5 +261,8 @@ def prefetch(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
         return _refused(request, project, exc)
     if claim.assignment is None:
         return HttpResponse(status=204)
-    context = {"project": project, **_task_context(request, project, claim.assignment, hidden=True)}
+    context = {
+        "project": project,
+        **_task_context(request, project, claim.assignment, hidden=True, responses=claim.responses or None),
+    }
     return render(request, TASK, context)

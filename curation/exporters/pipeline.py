@@ -8,9 +8,8 @@ one prompt and are emitted when that prompt's last judgment has gone by.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import groupby
-from typing import Any
+from typing import Any, NamedTuple
 
 from curation.exporters.options import Table
 from curation.exporters.ratings import PromptRatings
@@ -20,8 +19,7 @@ from curation.exporters.split import Split, split_of
 from curation.exporters.trl import ExportError, judgment_pairs, pairwise_unpaired, preference_row
 
 
-@dataclass(frozen=True)
-class ExportRow:
+class ExportRow(NamedTuple):  # a tuple: one is made per row written, and a dataclass costs more to make
     table: Table
     split: Split | None  # None: the table is not split (raw, or a snapshot without a test fraction)
     row: dict[str, Any]

@@ -14,19 +14,44 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+from functools import lru_cache
 from typing import Any
 
 from curation.exporters.records import ExportContext, JudgmentRecord
+from curation.exporters.writers import json_encoder
 
 
+@lru_cache(maxsize=4096)  # a few annotators write thousands of judgments each
 def annotator_pseudonym(*, annotator_id: int, project_id: int, key: bytes) -> str:
     digest = hmac.new(key, f"{project_id}:{annotator_id}".encode(), hashlib.sha256).hexdigest()
     return f"ann_{digest[:16]}"
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+# json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")), without an encoder per call.
+_json = json_encoder(sort_keys=True)
+
+# The last responses cell made: (the record's responses mapping, cell). The selector gives the judgments
+# of one item one responses mapping; replaced as one tuple, see exporters.trl._last_prompt.
+_last_responses: tuple[object, list[dict[str, Any]]] = (None, [])
+
+
+def _responses(record: JudgmentRecord) -> list[dict[str, Any]]:
+    global _last_responses
+    responses, cell = _last_responses
+    if responses is record.responses:
+        return cell
+    cell = [
+        {
+            "id": r.id,
+            "position": r.position,
+            "text": r.text,
+            "source": r.source,
+            "source_detail": _json(r.source_detail),
+        }
+        for r in record.responses_by_position()
+    ]
+    _last_responses = (record.responses, cell)
+    return cell
 
 
 def raw_row(record: JudgmentRecord, ctx: ExportContext) -> dict[str, Any]:
@@ -44,15 +69,6 @@ def raw_row(record: JudgmentRecord, ctx: ExportContext) -> dict[str, Any]:
         "time_spent_ms": record.time_spent_ms,
         "display_order": list(record.display_order),
         "prompt": [{"role": str(m["role"]), "content": str(m["content"])} for m in record.prompt_messages],
-        "responses": [
-            {
-                "id": r.id,
-                "position": r.position,
-                "text": r.text,
-                "source": r.source,
-                "source_detail": _json(r.source_detail),
-            }
-            for r in record.responses_by_position()
-        ],
+        "responses": _responses(record),
         "payload": _json(record.payload),
     }

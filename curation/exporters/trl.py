@@ -68,15 +68,29 @@ def prompt_auto(messages: Any) -> Any:
     return messages
 
 
+# The last prompt value made: (messages, format, value). The selector gives every record of a prompt
+# the same messages tuple, and rows come prompt by prompt, so most rows reuse it. Replaced as one
+# tuple (never mutated), so concurrent builds in threads at worst miss, never read another's value.
+_last_prompt: tuple[object, str, Any] = (None, "", None)
+
+
 def prompt_value(record: JudgmentRecord, ctx: ExportContext) -> Any:
+    """The ``prompt`` cell of a row. Rows of one prompt may share the returned list: do not mutate it."""
+    global _last_prompt
+    messages, prompt_format, value = _last_prompt
+    if messages is record.prompt_messages and prompt_format == ctx.prompt_format:
+        return value
     if ctx.prompt_format == "conversational":
-        return [{"role": str(m["role"]), "content": str(m["content"])} for m in record.prompt_messages]
-    if needs_conversational(record.prompt_messages):
+        value = [{"role": str(m["role"]), "content": str(m["content"])} for m in record.prompt_messages]
+    elif needs_conversational(record.prompt_messages):
         raise ExportError(
             f"prompt {record.prompt_id} has {len(record.prompt_messages)} message(s) or a system message; "
             "the standard format holds one user turn only. Choose the conversational or auto prompt format."
         )
-    return str(record.prompt_messages[0]["content"])
+    else:
+        value = str(record.prompt_messages[0]["content"])
+    _last_prompt = (record.prompt_messages, ctx.prompt_format, value)
+    return value
 
 
 def completion_value(text: str, ctx: ExportContext) -> Any:

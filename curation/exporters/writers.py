@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
@@ -73,12 +74,13 @@ class _Base:
         self.path = path
         self.schema = schema
         self.rows = 0
+        self._names = schema.names  # a new list on every access of schema.names
         self._file = path.open("xb")  # never overwrite: a snapshot's files are written once
         self._sink = HashingFile(self._file)
 
     def _check(self, row: dict[str, Any]) -> None:
-        if list(row) != self.schema.names:
-            raise ValueError(f"{self.path.name}: row has columns {list(row)}, expected {self.schema.names}")
+        if list(row) != self._names:
+            raise ValueError(f"{self.path.name}: row has columns {list(row)}, expected {self._names}")
 
     def _finish(self) -> WrittenFile:
         self._sink.flush()
@@ -89,15 +91,55 @@ class _Base:
         self._file.close()
 
 
+def json_encoder(*, sort_keys: bool = False, allow_nan: bool = True) -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=..., allow_nan=...)``, the
+    same text, without building an encoder per call (``json.dumps`` with options does, a third of its time).
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys, allow_nan=allow_nan)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (not CPython): the encoder's own method, slower, same text
+        return encoder.encode
+    # The arguments JSONEncoder.iterencode passes to the C encoder (no indent); None for the markers
+    # skips the circular-reference check, which only decides whether to raise, never what is written.
+    iterencode = make(
+        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", sort_keys, False, allow_nan
+    )
+    join = "".join
+    return lambda value: join(iterencode(value, 0))
+
+
+_encode_row = json_encoder(allow_nan=False)
+JSONL_BATCH = 128  # lines per write: most of the gain of batching, little memory (raw lines are ~1 kB)
+
+
 class JsonlWriter(_Base):
+    """One line per row; lines are encoded and hashed ``batch_rows`` at a time (same bytes, fewer calls)."""
+
+    def __init__(self, path: Path, schema: pa.Schema, *, batch_rows: int = JSONL_BATCH) -> None:
+        super().__init__(path, schema)
+        self._batch_rows = batch_rows
+        self._lines: list[str] = []
+
     def write(self, row: dict[str, Any]) -> None:
         self._check(row)
-        line = json.dumps(row, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
-        self._sink.write(line.encode("utf-8"))
+        self._lines.append(_encode_row(row))
         self.rows += 1
+        if len(self._lines) >= self._batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._lines:
+            self._lines.append("")  # the last line's newline
+            self._sink.write("\n".join(self._lines).encode("utf-8"))
+            self._lines = []
 
     def close(self) -> WrittenFile:
+        self._flush()
         return self._finish()
+
+    def abort(self) -> None:
+        self._lines = []
+        super().abort()
 
 
 class ParquetRowWriter(_Base):

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ from curation.selectors_quality import adjudicated_answers, rating_scales
 from curation.services.quality import quality_refresh
 
 MANIFEST_SCHEMA_VERSION = 1
-PROGRESS_EVERY = 500  # judgments between progress writes (one UPDATE each)
+PROGRESS_EVERY = 500  # judgments between progress writes (one UPDATE each)...
+PROGRESS_SECONDS = 1.0  # ...and no more than one a second
 
 Written = list[tuple[Table, Split | None, FileKind, WrittenFile]]
 
@@ -94,19 +96,23 @@ def _file_name(table: Table, split: Split | None, kind: FileKind) -> str:
 
 
 class _Progress:
-    """Counts the judgments streamed and writes the count (and a heartbeat) every PROGRESS_EVERY."""
+    """Counts the judgments streamed; writes the count (and a heartbeat) every PROGRESS_EVERY, at most
+    once every PROGRESS_SECONDS."""
 
     def __init__(self, snapshot_id: int) -> None:
         self.snapshot_id = snapshot_id
         self.done = 0
 
     def track(self, records: Iterator[JudgmentRecord]) -> Iterator[JudgmentRecord]:
+        last = time.monotonic()
         for self.done, record in enumerate(records, start=1):
             yield record
-            if self.done % PROGRESS_EVERY == 0:
+            # Each write is a commit (a WAL flush): at most one a second, however fast the export runs.
+            if self.done % PROGRESS_EVERY == 0 and time.monotonic() - last >= PROGRESS_SECONDS:
                 DatasetSnapshot.objects.filter(pk=self.snapshot_id, status=SnapshotStatus.RUNNING).update(
                     progress_done=self.done, heartbeat_at=timezone.now()
                 )
+                last = time.monotonic()
 
 
 def _git_commit() -> str | None:
@@ -172,8 +178,9 @@ def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
                     )
                     for kind in options.formats
                 ]
-        rows: Counter[tuple[str, str]] = Counter()
-        by_split: Counter[tuple[str, str]] = Counter()
+        # One bound write per file of each (table, split), and one count per row: this loop runs per row.
+        targets = {key: [writer.write for _, writer in pairs] for key, pairs in writers.items()}
+        tally: Counter[tuple[str, Split | None, str]] = Counter()
         progress = _Progress(snapshot.pk)
         records = progress.track(judgment_records(judgments=judgments))
         if filters.consensus_only:
@@ -182,12 +189,10 @@ def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
                 adjudications=adjudicated_answers(project=snapshot.project),
                 scales=rating_scales(project=snapshot.project),
             )
-        for row in export_rows(records, ctx):
-            for _, writer in writers[(row.table, row.split)]:
-                writer.write(row.row)
-            rows[(row.table, row.origin or "")] += 1
-            if row.split:
-                by_split[(row.table, row.split)] += 1
+        for table, split, row in export_rows(records, ctx):
+            for write in targets[(table, split)]:
+                write(row)
+            tally[(table, split, row.get("origin") or "")] += 1
         written = [
             (table, split, kind, writer.close()) for (table, split), pairs in writers.items() for kind, writer in pairs
         ]
@@ -197,6 +202,12 @@ def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
                 writer.abort()
         raise
 
+    rows: Counter[tuple[str, str]] = Counter()
+    by_split: Counter[tuple[str, str]] = Counter()
+    for (tally_table, tally_split, origin), count in tally.items():
+        rows[(tally_table, origin)] += count
+        if tally_split:
+            by_split[(tally_table, tally_split)] += count
     counts: dict[str, Any] = {"judgments": progress.done}
     if "preference" in options.tables:
         counts["preference"] = {origin: rows[("preference", origin)] for origin in PREFERENCE_ORIGINS}

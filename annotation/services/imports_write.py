@@ -132,16 +132,7 @@ class BatchWriter:
         self.counts.responses_created += created
         self.counts.responses_duplicate += sum(len(r.responses) for r in records) - created
         seen = copy.item_keys([prompt_ids[h] for h in existed])
-        items: list[tuple[int, float, list[int]]] = []
-        for record in records:
-            prompt_id = prompt_ids[record.prompt_hash]
-            ids = [response_ids[(prompt_id, h)] for h in record.response_hashes]
-            key = (prompt_id, frozenset(ids))
-            if key in seen:
-                self.counts.items_duplicate += 1
-                continue
-            seen.add(key)
-            items.append((prompt_id, record.priority, ids))
+        items = self._new_items(records, prompt_ids, response_ids, seen)
         copy.items(items, now)
         self.counts.items_created += len(items)
         self._merge_preferences({prompt_ids[h]: p for h, p in pairs.items() if h in existed})
@@ -229,10 +220,30 @@ class BatchWriter:
         The response order does not make an item different: it is a display matter (shuffled per
         annotator when the project asks for it).
         """
-        seen = self._item_keys([prompt_ids[h] for h in existed])
-        items: list[Item] = []
-        members: list[list[int]] = []
+        new = self._new_items(records, prompt_ids, response_ids, self._item_keys([prompt_ids[h] for h in existed]))
         overlap = self.project.overlap
+        items = [
+            Item(project=self.project, prompt_id=prompt_id, priority=priority, required=overlap, open_slots=overlap)
+            for prompt_id, priority, _ in new
+        ]
+        members = [ids for _, _, ids in new]
+        created = Item.objects.bulk_create(items, batch_size=_INSERT_BATCH)
+        links = []
+        for item, ids in zip(created, members, strict=True):
+            assert item.pk is not None, "bulk_create returns primary keys on Postgres and SQLite >= 3.35"
+            links += [ItemResponse(item_id=item.pk, response_id=rid, position=n) for n, rid in enumerate(ids)]
+        ItemResponse.objects.bulk_create(links, batch_size=_INSERT_BATCH)
+        self.counts.items_created += len(created)
+
+    def _new_items(
+        self,
+        records: Sequence[Record],
+        prompt_ids: dict[str, int],
+        response_ids: dict[tuple[int, str], int],
+        seen: set[tuple[int, frozenset[int]]],
+    ) -> list[tuple[int, float, list[int]]]:
+        """(prompt id, priority, response ids) of each record whose item does not exist yet; counts the rest."""
+        items: list[tuple[int, float, list[int]]] = []
         for record in records:
             prompt_id = prompt_ids[record.prompt_hash]
             ids = [response_ids[(prompt_id, h)] for h in record.response_hashes]
@@ -241,23 +252,8 @@ class BatchWriter:
                 self.counts.items_duplicate += 1
                 continue
             seen.add(key)
-            items.append(
-                Item(
-                    project=self.project,
-                    prompt_id=prompt_id,
-                    priority=record.priority,
-                    required=overlap,
-                    open_slots=overlap,
-                )
-            )
-            members.append(ids)
-        created = Item.objects.bulk_create(items, batch_size=_INSERT_BATCH)
-        links = []
-        for item, ids in zip(created, members, strict=True):
-            assert item.pk is not None, "bulk_create returns primary keys on Postgres and SQLite >= 3.35"
-            links += [ItemResponse(item_id=item.pk, response_id=rid, position=n) for n, rid in enumerate(ids)]
-        ItemResponse.objects.bulk_create(links, batch_size=_INSERT_BATCH)
-        self.counts.items_created += len(created)
+            items.append((prompt_id, record.priority, ids))
+        return items
 
     def _item_keys(self, prompt_ids: Sequence[int]) -> set[tuple[int, frozenset[int]]]:
         """(prompt id, response ids) of the items these prompts already have in the project."""

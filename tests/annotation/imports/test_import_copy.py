@@ -41,19 +41,6 @@ COUNTS = (
 AWKWARD = 'tab\there, line\nbreak, back\\slash, \\N, CR\r, quote " and 😀'
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-@pytest.fixture
-def admin():
-    from tests.factories import UserFactory
-
-    return UserFactory()
-
-
 @pytest.fixture(params=[2, 2_000], ids=["batches of 2", "one batch"])
 def batch_rows(request, monkeypatch):
     """Duplicates across batches are found in the database, duplicates inside a batch in the batch."""

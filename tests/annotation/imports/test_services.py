@@ -20,20 +20,8 @@ from annotation.services.imports import import_job_create, import_job_run
 from annotation.services.imports_write import BatchWriter
 from annotation.services.projects import annotation_project_create, item_create
 from tests.annotation.imports.files import chat, csv_bytes, jsonl, parquet_bytes
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-@pytest.fixture
-def admin():
-    return UserFactory()
 
 
 def make_project(admin, kind="pairwise", overlap=1, config=None):

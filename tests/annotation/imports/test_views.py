@@ -23,17 +23,6 @@ PAIRS = [{"prompt": f"Q{n}?", "responses": [f"A{n}", f"B{n}"]} for n in range(3)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-@pytest.fixture
-def admin():
-    return UserFactory()
-
-
 @pytest.fixture
 def project(admin):
     return annotation_project_create(name="Pairs", created_by=admin, task_kind="pairwise", overlap=2)

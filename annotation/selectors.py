@@ -116,6 +116,17 @@ def assignment_get_for_annotator(*, annotator: User, project: Project, assignmen
     )
 
 
+def lease_is_live(*, annotator: User, project: Project, assignment_id: int) -> bool:
+    """Whether the annotator still holds that lease in ``project``: active and not past its expiry."""
+    return Assignment.objects.filter(
+        pk=assignment_id,
+        project=project,
+        annotator=annotator,
+        status=AssignmentStatus.ACTIVE,
+        expires_at__gt=timezone.now(),
+    ).exists()
+
+
 def annotator_progress(*, annotator: User, project: Project) -> Progress:
     done = Assignment.objects.filter(project=project, annotator=annotator, status=AssignmentStatus.SUBMITTED).count()
     seen = Assignment.objects.filter(project=project, annotator=annotator).values("item_id")

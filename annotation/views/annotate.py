@@ -8,10 +8,12 @@ Submit -> next item without a wait. While an item is open, ``static/js/annotate.
 ``prefetch`` for the item after it: ``assignment_prefetch`` leases one more item (never more than
 one ahead) and the partial comes back marked ``hidden``; the script keeps it in memory. On submit
 the script swaps that partial in at once and posts the answer in the background. The submit
-response is the next task partial, rendered by ``assignment_claim_next``, which returns the
-annotator's oldest live lease: the pre-fetched one, so server and screen agree. The script then
-only uses the response to refresh the progress counts, or, if it is an error (422 with field
-errors, 409 when the lease ran out, 404), shows it in place of the pre-fetched item, which stays
+request names the item it swapped in (``X-Prefetched: <assignment id>``); while the annotator
+still holds that lease, the response is only the progress counts (``_progress.html``), so a long
+conversation is not rendered and sent a second time. Had the lease gone meanwhile, the response is
+the next task partial, rendered by ``assignment_claim_next`` (the annotator's oldest live lease, or a
+new one), and the script shows it instead, so server and screen agree. An error (422 with field
+errors, 409 when the lease ran out, 404) is shown in place of the pre-fetched item, which stays
 leased and is pre-fetched again. Without a pre-fetched item (first load, or it is about to expire)
 the script waits for the response and shows it. The next prefetch starts only after the submit has
 returned: asked earlier, the server would still count the item being submitted as live and offer
@@ -33,7 +35,13 @@ from django_htmx.middleware import HtmxDetails
 
 from annotation.models import Assignment, AssignmentStatus
 from annotation.schemas import FieldError, SchemaError
-from annotation.selectors import ResponseRow, annotator_progress, assignment_get_for_annotator, assignment_view
+from annotation.selectors import (
+    ResponseRow,
+    annotator_progress,
+    assignment_get_for_annotator,
+    assignment_view,
+    lease_is_live,
+)
 from annotation.services.queue import (
     ANNOTATING_ROLES,
     InvalidPayload,
@@ -65,6 +73,7 @@ PAGE = _DIR + "page.html"
 TASK = _DIR + "_task.html"
 EMPTY = _DIR + "_empty.html"
 MESSAGE = _DIR + "_message.html"
+PROGRESS = _DIR + "_progress.html"
 
 # What the annotator is told for each refusal: a title, and the status the response carries.
 _REFUSALS: dict[type[QueueError], tuple[str, int]] = {
@@ -166,6 +175,11 @@ def _show_again(request: HtmxHttpRequest, project: Project, assignment_id: int, 
 
 def _after_post(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     if request.htmx:
+        shown = _int(request.headers.get("X-Prefetched"))
+        if shown and lease_is_live(annotator=_annotator(request), project=project, assignment_id=shown):
+            # The script already shows that item: it needs the counts only, not the item again.
+            progress = annotator_progress(annotator=_annotator(request), project=project)
+            return render(request, PROGRESS, {"progress": progress})
         return _next_task(request, project)
     return redirect("annotation:annotate", project_id=project.pk)
 

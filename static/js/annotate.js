@@ -21,8 +21,9 @@
  *
  * Pre-fetch (see annotation/views/annotate.py for the server side): while a task is open, the next
  * one is fetched from the prefetch endpoint and kept here as HTML. Submit swaps it in at once and
- * posts the answer in the background; the response then only refreshes the progress counts, or, if
- * the answer was refused, replaces the screen with the server's message or the form with its errors.
+ * posts the answer in the background, naming the swapped-in item (X-Prefetched); the response is
+ * then only the progress counts, or the next task if that lease was gone (shown instead), or, if the
+ * answer was refused, the server's message or the form with its errors, shown in place.
  */
 (function () {
   "use strict";
@@ -468,10 +469,13 @@
     next = null;
     prefetchSeq += 1; // a prefetch still waiting for the old task is void
     setBusy(task, form, true);
+    var headers = requestHeaders(form);
+    // The server then answers with the progress counts only, while that lease is still ours.
+    if (ready) headers["X-Prefetched"] = String(ready.id);
     var request = fetch(form.action, {
       method: "POST",
       body: new FormData(form),
-      headers: requestHeaders(form),
+      headers: headers,
       credentials: "same-origin",
     });
     // Set before the swap below: the swapped-in task's prefetch must wait for this submit.
@@ -481,8 +485,12 @@
           var ok = response.status === 200;
           var usable = parseHtml(html).content.querySelector(REGION_ROOTS);
           if (ok || response.status === 404 || response.status === 409) clearDraft(id);
-          if (ok && ready) {
+          if (ok && ready && !usable) {
             replaceProgress(html);
+          } else if (ok && ready) {
+            // The pre-fetched lease was gone by the time the answer arrived: show what the server gave.
+            announce("The pre-fetched item was no longer yours; here is your next one.");
+            show(html);
           } else if (usable) {
             if (ready && !ok) announce("Your answer to the previous item was not recorded.");
             show(html);

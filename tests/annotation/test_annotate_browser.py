@@ -101,6 +101,9 @@ def test_pairwise_with_the_keyboard_only(page, live_server):
     assert judgment.time_spent_ms > 0
     second = current(user)
     assert page.locator("#task-region [data-task]").get_attribute("data-assignment") == str(second.pk)
+    # The submit named the swapped-in item, so its answer carried the counts only, not that item again.
+    assert submitted.value.request.headers.get("x-prefetched") == str(second.pk)
+    assert "data-task" not in submitted.value.text()
     page.locator("[data-progress]", has_text="1 done").wait_for()
 
     # The second item: A, the weakest strength with Shift+1, a reason typed, Ctrl+Enter from the box.
@@ -143,6 +146,28 @@ def test_pairwise_with_the_keyboard_only(page, live_server):
     page.keyboard.press("n")
     page.get_by_text("Nothing left for you in this project — thanks!").wait_for()
     assert Judgment.objects.filter(annotator=user).count() == 2
+
+
+def test_a_prefetched_item_whose_lease_ran_out_is_replaced_by_the_servers_next(page, live_server):
+    project, [user] = annotation_project(kind="pairwise", items=3)
+    sign_in_and_open(page, live_server, project, user)
+    first = current(user)
+    prefetched = Assignment.objects.get(annotator=user, status=AssignmentStatus.ACTIVE, pk__gt=first.pk)
+    # The page still believes it has minutes on the pre-fetched lease; the server knows it is gone.
+    Assignment.objects.filter(pk=prefetched.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    page.keyboard.press("2")
+    page.keyboard.press("w")
+    page.wait_for_timeout(500)  # past the Enter guard of a newly shown task
+    with page.expect_response(is_submit) as submitted:
+        page.keyboard.press("Enter")
+    assert submitted.value.request.headers.get("x-prefetched") == str(prefetched.pk)
+    assert Judgment.objects.filter(assignment=first).exists()
+    third = current(user)
+    assert third.pk not in (first.pk, prefetched.pk)
+    page.wait_for_function(
+        "id => document.querySelector('#task-region [data-task]').dataset.assignment === id", arg=str(third.pk)
+    )
+    assert "no longer yours" in page.locator("[data-announce]").inner_text()
 
 
 def test_ranking_reordered_with_keys_and_buttons(page, live_server):

@@ -493,6 +493,52 @@ def test_prefetch_returns_another_item_hidden_and_the_same_one_on_repeat(client)
     assert assignment_in(text(post_json(client, project, current, {"outcome": "tie"}))) == ids
 
 
+def prefetched_submit(client, project, assignment, shown_id):
+    headers = {**HTMX, "X-Prefetched": str(shown_id)}
+    data = {"payload": json.dumps({"outcome": "tie"}), "client_key": uuid.uuid4().hex, "time_spent_ms": "900"}
+    return client.post(action_url("submit", project, assignment), data, headers=headers)
+
+
+def test_submit_naming_the_prefetched_item_gets_the_progress_counts_only(client):
+    project, [user] = annotation_project(kind="pairwise", items=3)
+    _, current = open_task(client, project, user)
+    [prefetched] = assignment_in(text(client.get(prefetch_url(project, current), headers=HTMX)))
+    response = prefetched_submit(client, project, current, prefetched)
+    assert response.status_code == 200
+    assert Judgment.objects.filter(assignment=current).exists()
+    body = text(response)
+    assert "data-progress" in body
+    assert "1</strong> done" in body
+    # Not the item again: the script already shows it, so nothing of the task is rendered or sent.
+    assert "data-task" not in body
+    assert assignment_in(body) == []
+    # The pre-fetched lease is still held, and it is what the page shows on reload.
+    assert assignment_in(text(client.get(page_url(project), headers=HTMX))) == [prefetched]
+
+
+def test_submit_naming_a_lease_that_is_gone_gets_the_next_task_instead(client):
+    project, [user] = annotation_project(kind="pairwise", items=3)
+    _, current = open_task(client, project, user)
+    [prefetched] = assignment_in(text(client.get(prefetch_url(project, current), headers=HTMX)))
+    Assignment.objects.filter(pk=prefetched).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = prefetched_submit(client, project, current, prefetched)
+    assert response.status_code == 200
+    shown = assignment_in(text(response))
+    assert shown
+    assert prefetched not in shown
+    assert current.pk not in shown
+
+
+def test_submit_naming_someone_elses_lease_gets_the_next_task_not_their_counts(client):
+    project, [user, other] = annotation_project(kind="pairwise", items=3, annotators=2)
+    theirs = assignment_claim_next(annotator=other, project=project).assignment
+    _, current = open_task(client, project, user)
+    response = prefetched_submit(client, project, current, theirs.pk)
+    assert response.status_code == 200
+    assert assignment_in(text(response))
+    assert theirs.pk not in assignment_in(text(response))
+
+
 def test_prefetch_is_204_when_nothing_else_is_left(client):
     project, [user] = annotation_project(kind="pairwise", items=1)
     _, current = open_task(client, project, user)

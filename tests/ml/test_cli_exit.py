@@ -7,15 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ml.cli import EXIT_ERROR, EXIT_OK
 from ml.manifest import read_manifest
 from tests.conftest import ROOT, clean_env
 from tests.ml.conftest import read_events
 
 
-def _run(kind: str, config_file: Path) -> subprocess.CompletedProcess[str]:
+def _run(kind: str, config_file: Path, module: str = "ml.cli") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ml.cli", kind, "--config", str(config_file)],
+        [sys.executable, "-m", module, kind, "--config", str(config_file)],
         cwd=ROOT,
         env=clean_env(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false"),
         capture_output=True,
@@ -41,14 +43,15 @@ def test_a_finished_run_exits_0_with_its_model_manifest_and_every_line(make_conf
     assert any(f["path"].endswith(".safetensors") for f in manifest["files"])
 
 
-def test_stdout_progress_is_flushed_before_the_fast_exit(make_config, tmp_path):
+@pytest.mark.parametrize("module", ["ml.cli", "ml"])
+def test_stdout_progress_is_flushed_before_the_fast_exit(make_config, tmp_path, module):
     """The supervisor's case: progress on standard output (a pipe), the last line read after the exit."""
     config = make_config("reward", max_steps=2, save_steps=2, logging_steps=1, eval_fraction=0.0)
     data = json.loads(config.to_json())
     data["progress_file"] = None
     config_file = tmp_path / "run.json"
     config_file.write_text(json.dumps(data))
-    result = _run("reward", config_file)
+    result = _run("reward", config_file, module)
     assert result.returncode == EXIT_OK, result.stderr[-3000:]
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert last["event"] == "finished"

@@ -108,7 +108,11 @@ class CpuProbe:
     def backends(self) -> list[int]:
         import psycopg
 
-        with psycopg.connect(c.db_url(DB), autocommit=True) as conn:
+        try:
+            conn = psycopg.connect(c.db_url(DB), autocommit=True)
+        except psycopg.OperationalError:
+            return []  # --floor-only: no benchmark database, no backends
+        with conn:
             rows = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [DB]
             ).fetchall()
@@ -202,8 +206,11 @@ def claim_plan(project: Any, token_user_id: int) -> str:
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         assignment_claim_next(annotator=user, project=project)
         transaction.set_rollback(True)
+    # The claim is hand-written SQL (``annotation.services.queue._FIRST_OPEN_SQL``): match it unquoted.
     sql = next(
-        q["sql"] for q in queries.captured_queries if 'FROM "annotation_item"' in q["sql"] and "SKIP LOCKED" in q["sql"]
+        q["sql"]
+        for q in queries.captured_queries
+        if "FROM annotation_item" in q["sql"].replace('"', "") and "SKIP LOCKED" in q["sql"]
     )
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
@@ -212,10 +219,10 @@ def claim_plan(project: Any, token_user_id: int) -> str:
     return f"{sql}\n\n{plan}"
 
 
-def gunicorn(workers: int) -> subprocess.Popen[bytes]:
+def gunicorn(workers: int, app: str = "config.wsgi:application") -> subprocess.Popen[bytes]:
     # Connections kept for the whole run, so the CPU of each backend can be read from /proc.
     env = c.django_env(DB, DATABASE_CONN_MAX_AGE="600")
-    args = [str(c.ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{PORT}"]
+    args = [str(c.ROOT / ".venv/bin/gunicorn"), app, "-b", f"127.0.0.1:{PORT}"]
     args += ["--workers", str(workers), "--preload", "--timeout", "60", "--log-level", "warning"]
     proc = subprocess.Popen(args, cwd=c.ROOT, env=env, start_new_session=True)
     for _ in range(100):
@@ -227,6 +234,24 @@ def gunicorn(workers: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("gunicorn did not start")
 
 
+def http_floor(workers: int, counts: list[int], seconds: float, warmup: float) -> list[dict[str, Any]]:
+    """Saturated runs against ``bench.http_floor`` (no Django, no database): the HTTP layer's own limit."""
+    server = gunicorn(workers, "bench.http_floor:application")
+    probe = CpuProbe(server.pid)
+    runs = []
+    try:
+        load_run(0, ["floor"] * (2 * workers), 3, 0.0, 0)
+        for n in counts:
+            run = load_run(0, ["floor"] * n, seconds, 0.0, warmup, probe)
+            run.update(size=0, mode="http floor", loadavg=c.loadavg())
+            runs.append(run)
+            print(json.dumps(run))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="project sizes, comma-separated")
@@ -236,6 +261,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--think", type=float, default=5.0, help="mean reading time per item (paced runs), s")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers")
+    parser.add_argument("--floor-only", action="store_true", help="only pgbench and the HTTP floor (no Django)")
     args = parser.parse_args()
     if args.full:
         args.sizes = "10000,100000,1000000"
@@ -245,6 +271,12 @@ def main() -> None:
 
     raw = pgbench(clients=10, seconds=15)
     print(f"pgbench: {raw['tps']:.0f} TPS (TPC-B-like, 10 clients, scale 10)")
+    if args.floor_only:
+        floor = http_floor(args.workers, counts, args.seconds, args.warmup)
+        best = max(r["judgments_per_s"] for r in floor)
+        print(f"\nHTTP floor: {best} judgments/s = {best / raw['tps']:.2f} x pgbench TPS ({raw['tps']:.0f})")
+        c.save("queue-floor", {"machine": info, "gunicorn_workers": args.workers, "pgbench": raw, "floor": floor})
+        return
 
     c.fresh_database(DB)
     c.django_setup(DB)
@@ -279,7 +311,17 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait()
+    floor = http_floor(args.workers, counts, args.seconds, args.warmup)
 
+    result = {
+        "machine": info,
+        "gunicorn_workers": args.workers,
+        "pgbench": raw,
+        "runs": runs,
+        "floor": floor,
+        "plan": None,
+    }
+    c.save("queue", result)  # before the plan: a failure there must not lose the runs
     size, project, tokens = projects[-1]
     from rest_framework.authtoken.models import Token
 
@@ -292,8 +334,10 @@ def main() -> None:
     print("\n" + c.table(rows, headers))
     best = max(r["judgments_per_s"] for r in runs)
     print(f"\nbest throughput {best} judgments/s = {best / raw['tps']:.2f} x pgbench TPS ({raw['tps']:.0f})")
+    top = max(r["judgments_per_s"] for r in floor)
+    print(f"HTTP floor (bare WSGI, same gunicorn and clients): {top} judgments/s = {top / raw['tps']:.2f} x pgbench")
     print(f"\nclaim plan at {size:,} items:\n{plan}")
-    c.save("queue", {"machine": info, "gunicorn_workers": args.workers, "pgbench": raw, "runs": runs, "plan": plan})
+    c.save("queue", {**result, "plan": plan})
     c.drop_database(DB)
 
 

@@ -214,6 +214,23 @@ def test_htmx_requests_get_the_task_partial_and_others_the_full_page(client):
     assert "HX-Request" in partial["Vary"]
 
 
+def test_remaining_is_exact_up_to_the_cap_and_shown_with_a_plus_beyond_it(client, monkeypatch):
+    from annotation import selectors
+
+    monkeypatch.setattr(selectors, "REMAINING_CAP", 3)
+    project, [user, *others] = annotation_project(kind="pairwise", items=6, annotators=4)
+    html = text(open_task(client, project, user)[0])  # holds one of six: five never had
+    assert "3+</strong> remaining" in html
+    # Items this annotator had, and items nobody can take any more (overlap 1), leave the count.
+    for other in others:
+        assignment_claim_next(annotator=other, project=project)
+    progress = selectors.annotator_progress(annotator=user, project=project)
+    assert (progress.remaining, progress.remaining_more) == (2, False)
+    assert progress.total == 6
+    html = text(client.get(reverse("annotation:project_detail", args=[project.pk])))
+    assert "2</strong> items left for you" in html
+
+
 def test_empty_state_when_nothing_is_left(client):
     project, [user] = annotation_project(kind="pairwise", items=0)
     html = text(open_task(client, project, user)[0])

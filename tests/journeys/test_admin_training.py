@@ -24,9 +24,10 @@ from training.models import RunStatus, TrainingRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# Long enough that the page's 2 s polls see the run between its first and its last step.
-# Long enough to be seen mid-run: on a quiet machine 50 tiny steps ended between two 2-s status polls.
-STEPS_WATCHED = 400
+# Long enough that the page's 2 s polls see the run between its first and its last step: on a quiet
+# machine 50 tiny steps ended between two polls, and 400 steps (~6 s) once slipped through as well.
+# At most 1000: the curve shows that many points (training.selectors.MAX_CURVE_POINTS), checked below.
+STEPS_WATCHED = 1000
 
 # [training points, metric points] drawn by Chart.js on the run page.
 POINTS = """() => ["loss-chart", "metric-chart"].map((id) => {

@@ -142,12 +142,22 @@ class JsonlWriter(_Base):
         super().abort()
 
 
+def _prunable(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)) or bool(
+        pa.types.is_timestamp(kind) or pa.types.is_date(kind)
+    )
+
+
 class ParquetRowWriter(_Base):
     def __init__(self, path: Path, schema: pa.Schema, *, batch_rows: int = 1000) -> None:
         super().__init__(path, schema)
         self._batch_rows = batch_rows
         self._buffer: list[dict[str, Any]] = []
-        self._writer = pq.ParquetWriter(self._sink, schema)
+        # Min/max statistics only where they can prune a read (numbers, booleans, times). On text
+        # columns each row group kept a copy of its longest strings in memory until the footer: +8 MB
+        # of peak RSS per 1000 row groups, which took a 1M-judgment export past 300 MB (bench/exports).
+        prunable = [f.name for f in schema if _prunable(f.type)]
+        self._writer = pq.ParquetWriter(self._sink, schema, write_statistics=prunable)
 
     def write(self, row: dict[str, Any]) -> None:
         self._check(row)

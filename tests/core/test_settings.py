@@ -85,3 +85,22 @@ def test_embedded_default_is_sqlite_in_wal_with_immediate_transactions(tmp_path)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["sqlite", "wal", "IMMEDIATE", "filesystem://"]
+
+
+PREPARED = (
+    "import django; django.setup(); from django.db import connection; c = connection.cursor();"
+    "[c.execute('SELECT %s::int + 1', [n]) for n in range(8)];"
+    "c.execute('SHOW plan_cache_mode'); mode = c.fetchone()[0];"
+    "c.execute('SELECT count(*) FROM pg_prepared_statements'); print(mode, c.fetchone()[0])"
+)
+
+
+@pytest.mark.parametrize(("flag", "expected"), [(None, ["force_custom_plan", "1"]), ("false", ["auto", "0"])])
+def test_postgres_prepares_repeated_statements_with_custom_plans_unless_turned_off(tmp_path, flag, expected):
+    # The server's own database: what is checked is the connection, not a schema.
+    env = prod_env(LOOP_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres")
+    if flag is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = flag
+    result = run_python(PREPARED, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected

@@ -38,6 +38,20 @@ def test_writer_hash_and_size_match_the_file(tmp_path, kind):
         assert pq.ParquetFile(path).num_row_groups == 3  # streamed in batches of 10
 
 
+def test_parquet_keeps_statistics_on_numbers_only(tmp_path):
+    # Min/max of free text prunes no read and cost memory per row group until the footer was written.
+    path = tmp_path / "preference.parquet"
+    writer = open_writer(path, "parquet", schema_for("preference", "standard"), batch_rows=10)
+    for row in ROWS:
+        writer.write(row)
+    writer.close()
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert columns["margin"].is_stats_set
+    assert (columns["margin"].statistics.min, columns["margin"].statistics.max) == (0.0, 0.9)
+    assert not any(columns[name].is_stats_set for name in ("prompt", "chosen", "rejected", "origin"))
+
+
 def test_writer_refuses_wrong_columns(tmp_path):
     writer = open_writer(tmp_path / "p.jsonl", "jsonl", schema_for("preference", "standard"))
     with pytest.raises(ValueError, match="expected"):

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from curation.models import MANIFEST_NAME, DatasetSnapshot, SnapshotStatus
 from curation.selectors import judgment_records, judgments_for_export, prompts_need_conversational
 from curation.selectors_quality import adjudicated_answers, rating_scales
 from curation.services.quality import quality_refresh
+from curation.services.snapshot_preference_sql import preference_copy, preference_sql_applies
 
 MANIFEST_SCHEMA_VERSION = 1
 PROGRESS_EVERY = 500  # judgments between progress writes (one UPDATE each)...
@@ -103,15 +104,20 @@ class _Progress:
         self.snapshot_id = snapshot_id
         self.done = 0
 
+    def beat(self, done: int | None) -> None:
+        """A heartbeat, with the count of judgments done when given."""
+        fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+        if done is not None:
+            fields["progress_done"] = done
+        DatasetSnapshot.objects.filter(pk=self.snapshot_id, status=SnapshotStatus.RUNNING).update(**fields)
+
     def track(self, records: Iterator[JudgmentRecord]) -> Iterator[JudgmentRecord]:
         last = time.monotonic()
         for self.done, record in enumerate(records, start=1):
             yield record
             # Each write is a commit (a WAL flush): at most one a second, however fast the export runs.
             if self.done % PROGRESS_EVERY == 0 and time.monotonic() - last >= PROGRESS_SECONDS:
-                DatasetSnapshot.objects.filter(pk=self.snapshot_id, status=SnapshotStatus.RUNNING).update(
-                    progress_done=self.done, heartbeat_at=timezone.now()
-                )
+                self.beat(self.done)
                 last = time.monotonic()
 
 
@@ -182,17 +188,36 @@ def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
         targets = {key: [writer.write for _, writer in pairs] for key, pairs in writers.items()}
         tally: Counter[tuple[str, Split | None, str]] = Counter()
         progress = _Progress(snapshot.pk)
-        records = progress.track(judgment_records(judgments=judgments))
-        if filters.consensus_only:
-            records = consensus_records(
-                records,
-                adjudications=adjudicated_answers(project=snapshot.project),
-                scales=rating_scales(project=snapshot.project),
-            )
-        for table, split, row in export_rows(records, ctx):
-            for write in targets[(table, split)]:
-                write(row)
-            tally[(table, split, row.get("origin") or "")] += 1
+        judgments_read: int | None = None
+        python_ctx = ctx
+        if preference_sql_applies(judgments=judgments, ctx=ctx):
+            # Pairwise preference rows are built by Postgres (services.snapshot_preference_sql); the
+            # other tables, if any, still go through the Python exporters in a second pass, which then
+            # reports the progress.
+            rest = [table for table in options.tables if table != "preference"]
+
+            def write_lines(split: Split | None, lines: list[bytes]) -> None:
+                for _, writer in writers[("preference", split)]:
+                    writer.write_lines(lines)
+
+            judgments_read, copied = preference_copy(judgments=judgments, ctx=ctx, write=write_lines)
+            progress.beat(None if rest else judgments_read)
+            for split, count in copied.items():
+                tally[("preference", split, PAIRWISE)] += count
+            python_ctx = replace(ctx, options=options.model_copy(update={"tables": rest}))
+        if python_ctx.options.tables:
+            records = progress.track(judgment_records(judgments=judgments))
+            if filters.consensus_only:
+                records = consensus_records(
+                    records,
+                    adjudications=adjudicated_answers(project=snapshot.project),
+                    scales=rating_scales(project=snapshot.project),
+                )
+            for table, split, row in export_rows(records, python_ctx):
+                for write in targets[(table, split)]:
+                    write(row)
+                tally[(table, split, row.get("origin") or "")] += 1
+            judgments_read = progress.done
         written = [
             (table, split, kind, writer.close()) for (table, split), pairs in writers.items() for kind, writer in pairs
         ]
@@ -208,7 +233,7 @@ def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
         rows[(tally_table, origin)] += count
         if tally_split:
             by_split[(tally_table, tally_split)] += count
-    counts: dict[str, Any] = {"judgments": progress.done}
+    counts: dict[str, Any] = {"judgments": judgments_read or 0}
     if "preference" in options.tables:
         counts["preference"] = {origin: rows[("preference", origin)] for origin in PREFERENCE_ORIGINS}
     if "unpaired" in options.tables:

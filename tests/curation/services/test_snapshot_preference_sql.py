@@ -1,0 +1,217 @@
+"""The preference table built by Postgres (services.snapshot_preference_sql) against the Python exporters.
+
+Every case builds the same snapshot twice on real Postgres, once through the COPY path and once with
+it turned off (the Python path, the reference), and compares the files: JSONL byte for byte, Parquet
+row for row and row group for row group.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import curation.services.snapshot_files as snapshot_files
+from annotation.models import Judgment
+from annotation.services.projects import item_create
+from annotation.services.queue import assignment_claim_next, judgment_submit
+from core.models import Role
+from curation.exporters.columns import schema_for
+from curation.exporters.writers import JsonlWriter, ParquetRowWriter, _encode_row
+from curation.models import SnapshotStatus
+from curation.services import snapshot_preference_sql
+from curation.services.snapshots import snapshot_build, snapshot_create
+from tests.curation.judging import judged_project, texts_by_position
+from tests.factories import MembershipFactory, annotation_project
+
+pytestmark = pytest.mark.django_db
+
+# Everything JSON escapes, and what it must not: quotes, backslashes (doubled by COPY's text format),
+# control characters, U+2028, DEL, non-ASCII.
+TRICKY = [
+    'He said "no" \\ then \\\\ left.\n\tIndented\r\nline',
+    "bell\x07 backspace\x08 formfeed\x0c unit\x1f nul-free é 漢字 🙂 \u2028 del\x7f",
+    "plain answer",
+    "",
+]
+
+
+def judged(kind_of_prompt="plain"):
+    project, users = annotation_project(kind="pairwise", items=0, annotators=2, overlap=2)
+    for n in range(12):
+        prompt = (
+            [{"role": "system", "content": f"Be brief {n}."}, {"role": "user", "content": TRICKY[n % 4]}]
+            if kind_of_prompt == "chat" and n % 3 == 0
+            else f"Question {n}: {TRICKY[(n + 1) % 4]}"
+        )
+        item_create(project=project, prompt=prompt, responses=[TRICKY[n % 4] + f" {n}a", TRICKY[(n + 2) % 4] + f"{n}b"])
+    count = 0
+    for annotator in users:
+        while (assignment := assignment_claim_next(annotator=annotator, project=project).assignment) is not None:
+            (first, _), (second, _) = texts_by_position(assignment.item)
+            outcome = ["preferred", "preferred", "tie", "both_bad", "preferred"][count % 5]
+            payload: dict = {"outcome": outcome}
+            if outcome == "preferred":
+                payload |= {"preferred": second if count % 2 else first}
+                payload["strength"] = ["slightly better", "better", "much better"][count % 3]
+            judgment_submit(
+                annotator=annotator,
+                project=project,
+                assignment_id=assignment.pk,
+                payload=payload,
+                client_key=uuid.uuid4().hex,
+                time_spent_ms=1000 + count,
+            )
+            count += 1
+    assert count == 24
+    return project, MembershipFactory(project=project, role=Role.RESEARCHER).user
+
+
+def build_both(monkeypatch, project, user, **options):
+    """The snapshot built by the COPY path, and by the Python path; the COPY path must have run."""
+    calls = []
+    original = snapshot_preference_sql.preference_copy
+
+    def counted(**kwargs):
+        calls.append(1)
+        return original(**kwargs)
+
+    monkeypatch.setattr(snapshot_files, "preference_copy", counted)
+    applies = snapshot_preference_sql.preference_sql_applies
+    built = []
+    for fast in (True, False):
+        monkeypatch.setattr(snapshot_files, "preference_sql_applies", applies if fast else lambda **_: False)
+        snapshot = snapshot_create(project=project, user=user, name="x", filters={}, options=options)
+        result = snapshot_build(snapshot_id=snapshot.pk)
+        assert result is not None
+        built.append(result)
+    assert calls == [1]
+    return built
+
+
+def assert_same_files(media, fast, slow):
+    assert fast.status == slow.status == SnapshotStatus.SUCCEEDED, (fast.error, slow.error)
+    assert fast.counts == slow.counts
+    assert fast.progress_done == slow.progress_done == fast.counts["judgments"]
+    assert [(f["name"], f["rows"]) for f in fast.files] == [(f["name"], f["rows"]) for f in slow.files]
+    for entry, other in zip(fast.files, slow.files, strict=True):
+        mine, theirs = Path(media) / entry["path"], Path(media) / other["path"]
+        if entry["format"] == "jsonl":
+            assert mine.read_bytes() == theirs.read_bytes(), entry["name"]
+            assert entry["sha256"] == other["sha256"]
+        else:
+            assert pq.read_table(mine).equals(pq.read_table(theirs)), entry["name"]
+            assert pq.ParquetFile(mine).metadata.num_row_groups == pq.ParquetFile(theirs).metadata.num_row_groups
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"tables": ["preference"]},
+        {"tables": ["preference"], "include_ties": True, "include_both_bad": True, "margin": {"mode": "llama2"}},
+        {"tables": ["preference"], "include_ties": True, "test_fraction": 0.5, "split_seed": 3},
+        {"tables": ["preference", "unpaired", "raw"], "include_both_bad": True, "margin": {"mode": "none"}},
+        {
+            "tables": ["preference"],
+            "prompt_format": "conversational",
+            "margin": {"mode": "level_fraction", "scale": 2.5},
+        },
+    ],
+)
+def test_copy_path_writes_the_python_paths_files(media, monkeypatch, options):
+    project, researcher = judged()
+    fast, slow = build_both(monkeypatch, project, researcher, file_format="both", **options)
+    assert_same_files(media, fast, slow)
+    assert sum(fast.counts["preference"].values()) > 0
+
+
+def test_copy_path_writes_conversations_as_the_python_path(media, monkeypatch):
+    project, researcher = judged("chat")
+    fast, slow = build_both(
+        monkeypatch, project, researcher, file_format="both", tables=["preference"], include_ties=True
+    )
+    assert fast.manifest["prompt_format"] == "conversational"
+    assert_same_files(media, fast, slow)
+    first = json.loads((Path(media) / fast.files[0]["path"]).read_text().split("\n")[0])
+    assert first["chosen"][0]["role"] == "assistant"
+
+
+def test_copy_path_refuses_what_the_python_path_refuses(media, monkeypatch):
+    project, researcher = judged("chat")
+    fast, slow = build_both(monkeypatch, project, researcher, tables=["preference"], prompt_format="standard")
+    assert fast.status == slow.status == SnapshotStatus.FAILED
+    assert fast.error == slow.error
+    assert "standard format holds one user turn only" in fast.error
+
+    # A judgment naming a response of another item.
+    judgment = Judgment.objects.filter(project=project, payload__outcome="preferred").order_by("id").first()
+    stranger = texts_by_position(Judgment.objects.exclude(item=judgment.item).first().item)[0][0]
+    Judgment.objects.filter(pk=judgment.pk).update(payload={**judgment.payload, "preferred": stranger})
+    fast, slow = build_both(monkeypatch, project, researcher, tables=["preference"])
+    assert fast.status == slow.status == SnapshotStatus.FAILED
+    assert fast.error == slow.error
+    assert f"judgment {judgment.pk} names response {stranger}, which is not in its item" in fast.error
+    assert not list((Path(media) / "snapshots" / str(project.pk)).glob(f"{fast.pk}*"))
+
+
+def test_other_kinds_and_consensus_stay_on_the_python_path(media):
+    from curation.exporters.options import filters_parse, options_parse
+    from curation.selectors import judgments_for_export
+    from curation.services.snapshot_files import _context
+
+    project, _, _ = judged_project("ranking", items=1, annotators=1)
+    judgments = judgments_for_export(project=project, filters=filters_parse({}))
+    ctx = _context(project, options_parse({"tables": ["preference"]}), "standard")
+    assert not snapshot_preference_sql.preference_sql_applies(judgments=judgments, ctx=ctx)
+    pairwise, _ = judged()
+    judgments = judgments_for_export(project=pairwise, filters=filters_parse({}))
+    ctx = _context(pairwise, options_parse({"tables": ["preference"]}), "standard")
+    assert snapshot_preference_sql.preference_sql_applies(judgments=judgments, ctx=ctx)
+    weighted = _context(pairwise, options_parse({"tables": ["preference"]}), "standard", weighted=True)
+    assert not snapshot_preference_sql.preference_sql_applies(judgments=judgments, ctx=weighted)
+    unpaired_only = _context(pairwise, options_parse({"tables": ["unpaired"]}), "standard")
+    assert not snapshot_preference_sql.preference_sql_applies(judgments=judgments, ctx=unpaired_only)
+
+
+def test_writers_take_encoded_lines_as_they_take_rows(tmp_path):
+    schema = schema_for("preference", "standard")
+    rows = [
+        {
+            "prompt": f"p{n} {TRICKY[n % 4]}",
+            "chosen": "c",
+            "rejected": "r",
+            "margin": n / 3,
+            "tie": n % 2 == 0,
+            "origin": "pairwise",
+        }
+        for n in range(10)
+    ]
+    lines = [_encode_row(row).encode() for row in rows]
+    written = {}
+    for how in ("rows", "lines"):
+        jsonl = JsonlWriter(tmp_path / f"{how}.jsonl", schema)
+        parquet = ParquetRowWriter(tmp_path / f"{how}.parquet", schema, batch_rows=4)
+        if how == "rows":
+            for row in rows:
+                jsonl.write(row)
+                parquet.write(row)
+        else:
+            for start in range(0, 10, 3):  # batches that do not line up with the row groups
+                jsonl.write_lines(lines[start : start + 3])
+                parquet.write_lines(lines[start : start + 3])
+        written[how] = (jsonl.close(), parquet.close())
+    assert (tmp_path / "rows.jsonl").read_bytes() == (tmp_path / "lines.jsonl").read_bytes()
+    assert written["rows"][0].sha256 == written["lines"][0].sha256
+    assert written["rows"][1].rows == written["lines"][1].rows == 10
+    table = pq.read_table(tmp_path / "lines.parquet")
+    assert table.equals(pa.Table.from_pylist(rows, schema=schema))
+    assert pq.ParquetFile(tmp_path / "lines.parquet").metadata.num_row_groups == 3  # 4 + 4 + 2
+
+    bad = ParquetRowWriter(tmp_path / "bad.parquet", schema)
+    bad.write_lines([b'{"prompt":"p","chosen":"c","rejected":"r","margin":1.0,"tie":false,"origin":"x","extra":1}'])
+    with pytest.raises(pa.ArrowInvalid):
+        bad.close()

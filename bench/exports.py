@@ -20,14 +20,24 @@ from typing import Any
 from bench import _common as c
 
 DB = "bench_export"
-TABLE_SETS = {"preference": ["preference"], "all": ["preference", "unpaired", "raw"]}
+TABLE_SETS = {
+    "preference": ["preference"],
+    "all": ["preference", "unpaired", "raw"],
+    # The same preference table through the Python exporters (the Postgres COPY path turned off): what
+    # the COPY path gains, measured in the same run.
+    "preference-python": ["preference"],
+}
 
 
 def child_build(project_id: int, tables: str) -> None:
     """In a child: create and build one snapshot of the project; print JSON with time, rows and RSS."""
     c.django_setup(DB)
     from core.models import Project, User
+    from curation.services import snapshot_files
     from curation.services.snapshots import snapshot_build, snapshot_create
+
+    if tables.endswith("-python"):
+        snapshot_files.preference_sql_applies = lambda **_: False  # type: ignore[assignment]
 
     user = User.objects.create_superuser(username=f"researcher-{uuid.uuid4().hex[:8]}", password=None)
     project = Project.objects.get(pk=project_id)
@@ -47,7 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="20000,100000", help="judgments, comma-separated")
     parser.add_argument("--full", action="store_true", help="the 1M sizes: --sizes 100000,1000000")
-    parser.add_argument("--tables", default="preference,all", help=f"table sets: {', '.join(TABLE_SETS)}")
+    parser.add_argument(
+        "--tables", default="preference,preference-python,all", help=f"table sets: {', '.join(TABLE_SETS)}"
+    )
     parser.add_argument("--child", nargs=2, metavar=("PROJECT", "TABLES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.full:

@@ -7,6 +7,7 @@ and threads really race for the same rows.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -59,7 +60,13 @@ def test_many_annotators_fill_every_item_exactly_k_times_with_no_lost_slot():
             while True:
                 lease = assignment_claim_next(annotator=user, project=project).assignment
                 if lease is None:
-                    return
+                    # EMPTY can be momentary: while the beat expires a walked-away lease, SKIP LOCKED
+                    # passes its item by until the slot is back (an item once ended with 2 of 3 under CI
+                    # load). Stop only when no lease is live, so no slot can come back any more.
+                    if not Assignment.objects.filter(project=project, status=AssignmentStatus.ACTIVE).exists():
+                        return
+                    time.sleep(0.02)
+                    continue
                 decision = (index + lease.item_id) % 10
                 if decision == 0:
                     assignment_release(

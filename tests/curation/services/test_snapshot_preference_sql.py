@@ -8,7 +8,6 @@ row for row and row group for row group.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,14 +17,13 @@ import pytest
 import curation.services.snapshot_files as snapshot_files
 from annotation.models import Judgment
 from annotation.services.projects import item_create
-from annotation.services.queue import assignment_claim_next, judgment_submit
 from core.models import Role
 from curation.exporters.columns import schema_for
 from curation.exporters.writers import JsonlWriter, ParquetRowWriter, _encode_row
 from curation.models import SnapshotStatus
 from curation.services import snapshot_preference_sql
 from curation.services.snapshots import snapshot_build, snapshot_create
-from tests.curation.judging import judged_project, texts_by_position
+from tests.curation.judging import judge_everything, judged_project, texts_by_position
 from tests.factories import MembershipFactory, annotation_project
 
 pytestmark = pytest.mark.django_db
@@ -49,24 +47,16 @@ def judged(kind_of_prompt="plain"):
             else f"Question {n}: {TRICKY[(n + 1) % 4]}"
         )
         item_create(project=project, prompt=prompt, responses=[TRICKY[n % 4] + f" {n}a", TRICKY[(n + 2) % 4] + f"{n}b"])
-    count = 0
-    for annotator in users:
-        while (assignment := assignment_claim_next(annotator=annotator, project=project).assignment) is not None:
-            (first, _), (second, _) = texts_by_position(assignment.item)
-            outcome = ["preferred", "preferred", "tie", "both_bad", "preferred"][count % 5]
-            payload: dict = {"outcome": outcome}
-            if outcome == "preferred":
-                payload |= {"preferred": second if count % 2 else first}
-                payload["strength"] = ["slightly better", "better", "much better"][count % 3]
-            judgment_submit(
-                annotator=annotator,
-                project=project,
-                assignment_id=assignment.pk,
-                payload=payload,
-                client_key=uuid.uuid4().hex,
-                time_spent_ms=1000 + count,
-            )
-            count += 1
+
+    def payload(item, count):
+        (first, _), (second, _) = texts_by_position(item)
+        outcome = ["preferred", "preferred", "tie", "both_bad", "preferred"][count % 5]
+        if outcome != "preferred":
+            return {"outcome": outcome}
+        strength = ["slightly better", "better", "much better"][count % 3]
+        return {"outcome": outcome, "preferred": second if count % 2 else first, "strength": strength}
+
+    count = judge_everything(project, users, payload)
     assert count == 24
     return project, MembershipFactory(project=project, role=Role.RESEARCHER).user
 

@@ -38,7 +38,7 @@ from curation.models import MANIFEST_NAME, DatasetSnapshot, SnapshotStatus
 from curation.selectors import judgment_records, judgments_for_export, prompts_need_conversational
 from curation.selectors_quality import adjudicated_answers, rating_scales
 from curation.services.quality import quality_refresh
-from curation.services.snapshot_preference_sql import preference_copy, preference_sql_applies
+from curation.services.snapshot_copy import copy_rows, copy_tables
 
 MANIFEST_SCHEMA_VERSION = 1
 PROGRESS_EVERY = 500  # judgments between progress writes (one UPDATE each)...
@@ -190,20 +190,21 @@ def _write_data(snapshot: DatasetSnapshot, folder: Path) -> _Data:
         progress = _Progress(snapshot.pk)
         judgments_read: int | None = None
         python_ctx = ctx
-        if preference_sql_applies(judgments=judgments, ctx=ctx):
-            # Pairwise preference rows are built by Postgres (services.snapshot_preference_sql); the
-            # other tables, if any, still go through the Python exporters in a second pass, which then
-            # reports the progress.
-            rest = [table for table in options.tables if table != "preference"]
+        copied_tables = copy_tables(judgments=judgments, ctx=ctx)
+        if copied_tables:
+            # Every table of a pairwise snapshot is built by Postgres in one pass (services.snapshot_copy);
+            # a table it cannot build would go through the Python exporters in a second pass, which
+            # then reports the progress.
+            rest = [table for table in options.tables if table not in copied_tables]
 
-            def write_lines(split: Split | None, lines: list[bytes]) -> None:
-                for _, writer in writers[("preference", split)]:
+            def write_lines(table: Table, split: Split | None, lines: list[bytes]) -> None:
+                for _, writer in writers[(table, split)]:
                     writer.write_lines(lines)
 
-            judgments_read, copied = preference_copy(judgments=judgments, ctx=ctx, write=write_lines)
+            judgments_read, copied = copy_rows(judgments=judgments, ctx=ctx, tables=copied_tables, write=write_lines)
             progress.beat(None if rest else judgments_read)
-            for split, count in copied.items():
-                tally[("preference", split, PAIRWISE)] += count
+            for (table, split), count in copied.items():
+                tally[(table, split, "" if table == "raw" else PAIRWISE)] += count
             python_ctx = replace(ctx, options=options.model_copy(update={"tables": rest}))
         if python_ctx.options.tables:
             records = progress.track(judgment_records(judgments=judgments))

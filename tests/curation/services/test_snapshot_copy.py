@@ -1,4 +1,4 @@
-"""The preference table built by Postgres (services.snapshot_preference_sql) against the Python exporters.
+"""The training tables built by Postgres (services.snapshot_copy) against the Python exporters.
 
 Every case builds the same snapshot twice on real Postgres, once through the COPY path and once with
 it turned off (the Python path, the reference), and compares the files: JSONL byte for byte, Parquet
@@ -13,15 +13,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.db.models import JSONField, Value
 
 import curation.services.snapshot_files as snapshot_files
-from annotation.models import Judgment
+from annotation.models import Item, Judgment, Response
 from annotation.services.projects import item_create
 from core.models import Role
 from curation.exporters.columns import schema_for
 from curation.exporters.writers import JsonlWriter, ParquetRowWriter, _encode_row
 from curation.models import SnapshotStatus
-from curation.services import snapshot_preference_sql
+from curation.services import snapshot_copy
 from curation.services.snapshots import snapshot_build, snapshot_create
 from tests.curation.judging import judge_everything, judged_project, texts_by_position
 from tests.factories import MembershipFactory, annotation_project
@@ -51,35 +52,55 @@ def judged(kind_of_prompt="plain"):
     def payload(item, count):
         (first, _), (second, _) = texts_by_position(item)
         outcome = ["preferred", "preferred", "tie", "both_bad", "preferred"][count % 5]
+        reason = {"reason": TRICKY[count % 4]} if count % 3 else {}
         if outcome != "preferred":
-            return {"outcome": outcome}
+            return {"outcome": outcome, **reason}
         strength = ["slightly better", "better", "much better"][count % 3]
-        return {"outcome": outcome, "preferred": second if count % 2 else first, "strength": strength}
+        return {"outcome": outcome, "preferred": second if count % 2 else first, "strength": strength, **reason}
 
     count = judge_everything(project, users, payload)
     assert count == 24
+    # What the raw table carries beyond the training tables: source details (nested, floats, text),
+    # gold items and their verdicts, whole-second timestamps (isoformat drops the microseconds).
+    responses = Response.objects.filter(prompt__project=project).order_by("id")
+    for n, response in enumerate(responses[::3]):
+        detail = {
+            "checkpoint": f"ck-{n} é",
+            "params": {"temperature": 0.7, "top_p": 1.0, "seed": n},
+            "a": [1, TRICKY[n % 4]],
+        }
+        Response.objects.filter(pk=response.pk).update(
+            source="policy", source_detail=detail if n % 2 else Value(None, JSONField())
+        )
+    judgments = list(Judgment.objects.filter(project=project).order_by("id"))
+    Item.objects.filter(pk__in=[j.item_id for j in judgments[:6]]).update(is_gold=True)
+    for n, judgment in enumerate(judgments[:6]):
+        Judgment.objects.filter(pk=judgment.pk).update(
+            gold_correct=[True, False, None][n % 3], created_at=judgment.created_at.replace(microsecond=0)
+        )
     return project, MembershipFactory(project=project, role=Role.RESEARCHER).user
 
 
-def build_both(monkeypatch, project, user, **options):
+def build_both(monkeypatch, project, user, filters=None, **options):
     """The snapshot built by the COPY path, and by the Python path; the COPY path must have run."""
     calls = []
-    original = snapshot_preference_sql.preference_copy
+    original = snapshot_copy.copy_rows
 
     def counted(**kwargs):
-        calls.append(1)
+        calls.append(kwargs["tables"])
         return original(**kwargs)
 
-    monkeypatch.setattr(snapshot_files, "preference_copy", counted)
-    applies = snapshot_preference_sql.preference_sql_applies
+    monkeypatch.setattr(snapshot_files, "copy_rows", counted)
+    applies = snapshot_copy.copy_tables
     built = []
     for fast in (True, False):
-        monkeypatch.setattr(snapshot_files, "preference_sql_applies", applies if fast else lambda **_: False)
-        snapshot = snapshot_create(project=project, user=user, name="x", filters={}, options=options)
+        monkeypatch.setattr(snapshot_files, "copy_tables", applies if fast else lambda **_: [])
+        snapshot = snapshot_create(project=project, user=user, name="x", filters=filters or {}, options=options)
         result = snapshot_build(snapshot_id=snapshot.pk)
         assert result is not None
         built.append(result)
-    assert calls == [1]
+    tables = options.get("tables", ["preference", "unpaired", "raw"])
+    assert calls == [tables]
     return built
 
 
@@ -105,6 +126,11 @@ def assert_same_files(media, fast, slow):
         {"tables": ["preference"], "include_ties": True, "include_both_bad": True, "margin": {"mode": "llama2"}},
         {"tables": ["preference"], "include_ties": True, "test_fraction": 0.5, "split_seed": 3},
         {"tables": ["preference", "unpaired", "raw"], "include_both_bad": True, "margin": {"mode": "none"}},
+        {"tables": ["unpaired"], "test_fraction": 0.5, "split_seed": 11},
+        {"tables": ["unpaired", "preference"], "include_ties": True, "prompt_format": "conversational"},
+        {},  # the defaults: every table
+        {"filters": {"include_gold": True}, "tables": ["raw", "preference"], "prompt_format": "conversational"},
+        {"filters": {"include_gold": True}, "test_fraction": 0.3},
         {
             "tables": ["preference"],
             "prompt_format": "conversational",
@@ -115,14 +141,26 @@ def assert_same_files(media, fast, slow):
 def test_copy_path_writes_the_python_paths_files(media, monkeypatch, options):
     project, researcher = judged()
     fast, slow = build_both(monkeypatch, project, researcher, file_format="both", **options)
+    if "filters" in options:
+        assert fast.counts["judgments"] == 24
+        raw_file = next(Path(media) / f["path"] for f in fast.files if f["table"] == "raw" and f["format"] == "jsonl")
+        raw = [json.loads(line) for line in raw_file.read_text().split("\n")[:-1]]  # not splitlines: U+2028
+        assert {r["gold_correct"] for r in raw} == {True, False, None}
+        assert any("." not in r["created_at"] for r in raw)
+        assert any("." in r["created_at"] for r in raw)
+        details = [json.loads(c["source_detail"]) for r in raw for c in r["responses"]]
+        assert {"checkpoint", "params", "a"} in [set(d) for d in details]
+        assert {} in details
     assert_same_files(media, fast, slow)
-    assert sum(fast.counts["preference"].values()) > 0
+    for table in ("preference", "unpaired"):
+        if table in fast.counts:
+            assert sum(fast.counts[table].values()) > 0
 
 
 def test_copy_path_writes_conversations_as_the_python_path(media, monkeypatch):
     project, researcher = judged("chat")
     fast, slow = build_both(
-        monkeypatch, project, researcher, file_format="both", tables=["preference"], include_ties=True
+        monkeypatch, project, researcher, file_format="both", tables=["preference", "unpaired"], include_ties=True
     )
     assert fast.manifest["prompt_format"] == "conversational"
     assert_same_files(media, fast, slow)
@@ -130,18 +168,19 @@ def test_copy_path_writes_conversations_as_the_python_path(media, monkeypatch):
     assert first["chosen"][0]["role"] == "assistant"
 
 
-def test_copy_path_refuses_what_the_python_path_refuses(media, monkeypatch):
+@pytest.mark.parametrize("tables", [["preference"], ["unpaired"]])
+def test_copy_path_refuses_what_the_python_path_refuses(media, monkeypatch, tables):
     project, researcher = judged("chat")
-    fast, slow = build_both(monkeypatch, project, researcher, tables=["preference"], prompt_format="standard")
+    fast, slow = build_both(monkeypatch, project, researcher, tables=tables, prompt_format="standard")
     assert fast.status == slow.status == SnapshotStatus.FAILED
     assert fast.error == slow.error
     assert "standard format holds one user turn only" in fast.error
 
     # A judgment naming a response of another item.
-    judgment = Judgment.objects.filter(project=project, payload__outcome="preferred").order_by("id").first()
+    judgment = Judgment.objects.filter(project=project, payload__outcome="preferred", item__is_gold=False).first()
     stranger = texts_by_position(Judgment.objects.exclude(item=judgment.item).first().item)[0][0]
     Judgment.objects.filter(pk=judgment.pk).update(payload={**judgment.payload, "preferred": stranger})
-    fast, slow = build_both(monkeypatch, project, researcher, tables=["preference"])
+    fast, slow = build_both(monkeypatch, project, researcher, tables=tables)
     assert fast.status == slow.status == SnapshotStatus.FAILED
     assert fast.error == slow.error
     assert f"judgment {judgment.pk} names response {stranger}, which is not in its item" in fast.error
@@ -156,15 +195,15 @@ def test_other_kinds_and_consensus_stay_on_the_python_path(media):
     project, _, _ = judged_project("ranking", items=1, annotators=1)
     judgments = judgments_for_export(project=project, filters=filters_parse({}))
     ctx = _context(project, options_parse({"tables": ["preference"]}), "standard")
-    assert not snapshot_preference_sql.preference_sql_applies(judgments=judgments, ctx=ctx)
+    assert snapshot_copy.copy_tables(judgments=judgments, ctx=ctx) == []
     pairwise, _ = judged()
     judgments = judgments_for_export(project=pairwise, filters=filters_parse({}))
     ctx = _context(pairwise, options_parse({"tables": ["preference"]}), "standard")
-    assert snapshot_preference_sql.preference_sql_applies(judgments=judgments, ctx=ctx)
+    assert snapshot_copy.copy_tables(judgments=judgments, ctx=ctx) == ["preference"]
     weighted = _context(pairwise, options_parse({"tables": ["preference"]}), "standard", weighted=True)
-    assert not snapshot_preference_sql.preference_sql_applies(judgments=judgments, ctx=weighted)
-    unpaired_only = _context(pairwise, options_parse({"tables": ["unpaired"]}), "standard")
-    assert not snapshot_preference_sql.preference_sql_applies(judgments=judgments, ctx=unpaired_only)
+    assert snapshot_copy.copy_tables(judgments=judgments, ctx=weighted) == []
+    every = _context(pairwise, options_parse({"tables": ["raw", "unpaired", "preference"]}), "standard")
+    assert snapshot_copy.copy_tables(judgments=judgments, ctx=every) == ["raw", "unpaired", "preference"]
 
 
 def test_writers_take_encoded_lines_as_they_take_rows(tmp_path):

@@ -117,6 +117,11 @@ class SubmitSerializer(serializers.Serializer[Any]):
     time_spent_ms = serializers.IntegerField(min_value=0)
 
 
+class SubmitNextSerializer(serializers.Serializer[Any]):
+    judgment = JudgmentSerializer()
+    next = AssignmentSerializer(allow_null=True, help_text="The next lease; null when nothing is left for you.")
+
+
 class ReleaseSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=2000, allow_blank=False)
 
@@ -240,6 +245,16 @@ def _queue_error(exc: QueueError) -> ApiResponse:
     return ApiResponse(body, status=codes.get(type(exc), status.HTTP_409_CONFLICT))
 
 
+def _claim(request: Request, project: Project) -> dict[str, Any] | None:
+    """The caller's next lease, serialised (None: nothing left); QueueError as the claim raises it."""
+    result = assignment_claim_next(annotator=_user(request), project=project)
+    if result.assignment is None:
+        return None
+    view = assignment_view(assignment=result.assignment, responses=result.responses or None)
+    data: dict[str, Any] = AssignmentSerializer(view).data
+    return data
+
+
 class Claim(APIView):
     """Lease the next item (or resume the live one). 204 when nothing is left for you."""
 
@@ -247,13 +262,12 @@ class Claim(APIView):
     def post(self, request: Request, project_id: int) -> ApiResponse:
         project = _project(request, project_id)
         try:
-            result = assignment_claim_next(annotator=_user(request), project=project)
+            lease = _claim(request, project)
         except QueueError as exc:
             return _queue_error(exc)
-        if result.assignment is None:
+        if lease is None:
             return ApiResponse(status=status.HTTP_204_NO_CONTENT)
-        view = assignment_view(assignment=result.assignment, responses=result.responses or None)
-        return ApiResponse(AssignmentSerializer(view).data)
+        return ApiResponse(lease)
 
 
 class Submit(APIView):
@@ -266,7 +280,9 @@ class Submit(APIView):
         },
     )
     def post(self, request: Request, project_id: int, assignment_id: int) -> ApiResponse:
-        project = _project(request, project_id)
+        return self.submit(request, _project(request, project_id), assignment_id)
+
+    def submit(self, request: Request, project: Project, assignment_id: int) -> ApiResponse:
         body = SubmitSerializer(data=request.data)
         if not body.is_valid():
             # Someone else's lease is a 404 before its body is judged (no 400-vs-404 oracle); a valid
@@ -286,6 +302,38 @@ class Submit(APIView):
             return _queue_error(exc)
         code = status.HTTP_200_OK if result.duplicate else status.HTTP_201_CREATED
         return ApiResponse(JudgmentSerializer(result.judgment).data, status=code)
+
+
+class SubmitNext(Submit):
+    """Submit this lease's answer and lease the next item, in one request: one round trip per judgment.
+
+    The answer is recorded exactly as by ``submit`` (same errors, nothing claimed when it is refused);
+    then the next item is claimed as by ``queue/claim`` (``next`` is null when nothing is left). A resent
+    answer (same ``client_key``) is a 200 with the first judgment and the same live lease, not a second one.
+    """
+
+    @extend_schema(
+        request=SubmitSerializer,
+        responses={
+            201: SubmitNextSerializer,
+            200: SubmitNextSerializer,
+            400: inline_serializer(
+                "SubmitNextError", {"code": serializers.CharField(), "detail": serializers.CharField()}
+            ),
+        },
+    )
+    def post(self, request: Request, project_id: int, assignment_id: int) -> ApiResponse:
+        project = _project(request, project_id)
+        submitted = self.submit(request, project, assignment_id)
+        if submitted.status_code not in (status.HTTP_200_OK, status.HTTP_201_CREATED):
+            return submitted
+        try:
+            lease = _claim(request, project)
+        except QueueError:
+            # The answer is recorded; a claim refused right after it (the membership was just
+            # suspended) leaves nothing to serve, and queue/claim says why.
+            lease = None
+        return ApiResponse({"judgment": submitted.data, "next": lease}, status=submitted.status_code)
 
 
 class Release(APIView):

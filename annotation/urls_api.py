@@ -10,6 +10,11 @@ urlpatterns = [
     path("projects/<int:project_id>/judgments/", api.JudgmentList.as_view(), name="api-judgments"),
     path("projects/<int:project_id>/queue/claim/", api.Claim.as_view(), name="api-claim"),
     path("projects/<int:project_id>/assignments/<int:assignment_id>/submit/", api.Submit.as_view(), name="api-submit"),
+    path(
+        "projects/<int:project_id>/assignments/<int:assignment_id>/submit-next/",
+        api.SubmitNext.as_view(),
+        name="api-submit-next",
+    ),
     path("projects/<int:project_id>/assignments/<int:assignment_id>/skip/", api.Skip.as_view(), name="api-skip"),
     path("projects/<int:project_id>/assignments/<int:assignment_id>/flag/", api.Flag.as_view(), name="api-flag"),
     path("projects/<int:project_id>/imports/", api_imports.ImportJobList.as_view(), name="api-imports"),

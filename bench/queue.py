@@ -47,11 +47,19 @@ def _post(path: str, token: str, body: dict[str, Any] | None) -> tuple[int, byte
     return response.status, payload
 
 
-def _annotator(project_id: int, token: str, until: float, think_s: float, seed: int, out: Connection) -> None:
-    """One simulated annotator: claim, submit, optionally 'read' for a while; send (op, ms, ok) back."""
+def _annotator(
+    project_id: int, token: str, until: float, think_s: float, seed: int, out: Connection, protocol: str = "two-step"
+) -> None:
+    """One simulated annotator: claim, submit, optionally 'read' for a while; send (op, ms, ok) back.
+
+    ``two-step``: a claim request and a submit request per item. ``one-step``: one claim, then one
+    ``submit-next`` request per item (it records the answer and returns the next lease: op "next").
+    """
     rng = random.Random(seed)  # timing jitter, not security
     samples: list[tuple[str, float, float, bool]] = []  # (op, started, ms, ok)
-    while time.time() < until:
+    if protocol == "one-step":
+        _one_step(project_id, token, until, think_s, rng, samples)
+    while protocol == "two-step" and time.time() < until:
         t0 = time.perf_counter()
         status, body = _post(f"/api/v1/projects/{project_id}/queue/claim/", token, None)
         ms = (time.perf_counter() - t0) * 1000
@@ -71,6 +79,27 @@ def _annotator(project_id: int, token: str, until: float, think_s: float, seed: 
             time.sleep(max(0.0, min(rng.expovariate(1 / think_s), until - time.time())))
     out.send(samples)
     out.close()
+
+
+def _one_step(
+    project_id: int, token: str, until: float, think_s: float, rng: random.Random, samples: list[Any]
+) -> None:
+    t0 = time.perf_counter()
+    status, body = _post(f"/api/v1/projects/{project_id}/queue/claim/", token, None)
+    samples.append(("claim", time.time(), (time.perf_counter() - t0) * 1000, status == 200))
+    lease = json.loads(body) if status == 200 else None
+    while lease is not None and time.time() < until:
+        if think_s > 0:  # read first: here the lease arrives with the previous answer
+            time.sleep(max(0.0, min(rng.expovariate(1 / think_s), until - time.time())))
+        payload = {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"}
+        t0 = time.perf_counter()
+        status, body = _post(
+            f"/api/v1/projects/{project_id}/assignments/{lease['id']}/submit-next/",
+            token,
+            {"payload": payload, "client_key": uuid.uuid4().hex, "time_spent_ms": 1000},
+        )
+        samples.append(("next", time.time(), (time.perf_counter() - t0) * 1000, status == 201))
+        lease = json.loads(body)["next"] if status == 201 else None
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -123,7 +152,13 @@ class CpuProbe:
 
 
 def load_run(
-    project_id: int, tokens: list[str], seconds: float, think_s: float, warmup_s: float, probe: CpuProbe | None = None
+    project_id: int,
+    tokens: list[str],
+    seconds: float,
+    think_s: float,
+    warmup_s: float,
+    probe: CpuProbe | None = None,
+    protocol: str = "two-step",
 ) -> dict[str, Any]:
     """Run ``len(tokens)`` annotator processes for ``seconds``; statistics over samples after the warm-up."""
     ctx = mp.get_context("fork")
@@ -134,7 +169,7 @@ def load_run(
     pipes, procs = [], []
     for n, token in enumerate(tokens):
         receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_annotator, args=(project_id, token, until, think_s, n, send))
+        proc = ctx.Process(target=_annotator, args=(project_id, token, until, think_s, n, send, protocol))
         proc.start()
         pipes.append(receive)
         procs.append(proc)
@@ -146,26 +181,28 @@ def load_run(
     clients_cpu = (clients_after.ru_utime + clients_after.ru_stime) - (
         clients_before.ru_utime + clients_before.ru_stime
     )
-    all_judgments = max(sum(1 for op, _, _, ok in samples if op == "submit" and ok), 1)
+    all_judgments = max(sum(1 for op, _, _, ok in samples if op in ("submit", "next") and ok), 1)
     kept = [s for s in samples if s[1] >= start + warmup_s]
     window = max(until - (start + warmup_s), 1e-9)
     claims = [ms for op, _, ms, ok in kept if op == "claim" and ok]
     submits = [ms for op, _, ms, ok in kept if op == "submit" and ok]
+    nexts = [ms for op, _, ms, ok in kept if op == "next" and ok]  # one-step: a judgment's whole cost
     # claim+submit per item: consecutive pairs of one annotator are interleaved in ``kept``; pair by order.
-    pairs = _pair_sums(kept)
+    pairs = _pair_sums(kept) + nexts
     return {
         "annotators": len(tokens),
         "think_s": think_s,
         "seconds": round(window, 1),
-        "judgments": len(submits),
-        "judgments_per_s": round(len(submits) / window, 1),
+        "protocol": protocol,
+        "judgments": len(submits) + len(nexts),
+        "judgments_per_s": round((len(submits) + len(nexts)) / window, 1),
         "errors": sum(1 for _, _, _, ok in kept if not ok),
         # CPU per judgment (claim + submit), whole run including warm-up.
         "app_cpu_ms": round((cpu_after[0] - cpu_before[0]) * 1000 / all_judgments, 1),
         "db_cpu_ms": round((cpu_after[1] - cpu_before[1]) * 1000 / all_judgments, 1),
         "client_cpu_ms": round(clients_cpu * 1000 / all_judgments, 1),
         **{f"claim_p{q}": round(c.percentile(claims, q), 1) for q in (50, 95, 99)},
-        **{f"submit_p{q}": round(c.percentile(submits, q), 1) for q in (50, 95, 99)},
+        **{f"submit_p{q}": round(c.percentile(submits or nexts, q), 1) for q in (50, 95, 99)},
         **{f"pair_p{q}": round(c.percentile(pairs, q), 1) for q in (50, 95, 99)},
     }
 
@@ -261,12 +298,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--think", type=float, default=5.0, help="mean reading time per item (paced runs), s")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers")
+    parser.add_argument(
+        "--protocol",
+        default="both",
+        choices=["two-step", "one-step", "both"],
+        help="two-step: claim and submit requests per item; one-step: one submit-next request per item",
+    )
     parser.add_argument("--floor-only", action="store_true", help="only pgbench and the HTTP floor (no Django)")
     args = parser.parse_args()
     if args.full:
         args.sizes = "10000,100000,1000000"
     sizes = [int(s) for s in args.sizes.split(",")]
     counts = [int(s) for s in args.annotators.split(",")]
+    protocols = ["two-step", "one-step"] if args.protocol == "both" else [args.protocol]
     info = c.machine()
 
     raw = pgbench(clients=10, seconds=15)
@@ -285,7 +329,9 @@ def main() -> None:
         project = _seed.project_create(name=f"queue-{size}")
         _seed.items_seed(project_id=project.pk, count=size)
         # Separate annotators per run: nobody starts with a live lease or a history in the project.
-        tokens = _seed.annotators_create(project=project, count=2 * sum(counts) + 2 * args.workers, prefix=f"q{size}-")
+        tokens = _seed.annotators_create(
+            project=project, count=2 * len(protocols) * sum(counts) + 2 * args.workers, prefix=f"q{size}-"
+        )
         projects.append((size, project, tokens))
         print(f"seeded {size:,} items")
     _seed.analyze()
@@ -303,11 +349,12 @@ def main() -> None:
             load_run(project.pk, [next(free) for _ in range(2 * args.workers)], 3, 0.0, 0)
             for think in (args.think, 0.0):
                 for n in counts:
-                    batch = [next(free) for _ in range(n)]
-                    run = load_run(project.pk, batch, args.seconds, think, args.warmup, probe)
-                    run.update(size=size, mode="paced" if think else "saturated", loadavg=c.loadavg())
-                    runs.append(run)
-                    print(json.dumps(run))
+                    for protocol in protocols:
+                        batch = [next(free) for _ in range(n)]
+                        run = load_run(project.pk, batch, args.seconds, think, args.warmup, probe, protocol)
+                        run.update(size=size, mode="paced" if think else "saturated", loadavg=c.loadavg())
+                        runs.append(run)
+                        print(json.dumps(run))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait()
@@ -326,9 +373,23 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     plan = claim_plan(project, Token.objects.get(key=tokens[-1]).user_id)
-    headers = ["size", "mode", "annot.", "claim p50", "p95", "p99", "submit p50", "p95", "p99", "pair p95", "judg./s"]
+    # one-step runs: "submit" is the submit-next request, which is also the pair (claims: the first only).
+    headers = [
+        "size",
+        "mode",
+        "protocol",
+        "annot.",
+        "claim p50",
+        "p95",
+        "p99",
+        "submit p50",
+        "p95",
+        "p99",
+        "pair p95",
+        "judg./s",
+    ]
     headers += ["app CPU ms", "db CPU ms", "client CPU ms"]
-    keys = ["size", "mode", "annotators", "claim_p50", "claim_p95", "claim_p99", "submit_p50", "submit_p95"]
+    keys = ["size", "mode", "protocol", "annotators", "claim_p50", "claim_p95", "claim_p99", "submit_p50", "submit_p95"]
     keys += ["submit_p99", "pair_p95", "judgments_per_s", "app_cpu_ms", "db_cpu_ms", "client_cpu_ms"]
     rows = [[r[k] for k in keys] for r in runs]
     print("\n" + c.table(rows, headers))

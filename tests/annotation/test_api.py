@@ -186,3 +186,56 @@ def test_openapi_schema_validates(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     text = out.read_text()
     assert "/api/v1/projects/{project_id}/queue/claim/" in text
+
+
+def submit_next(client, project, assignment_id, payload, key=None):
+    return client.post(
+        reverse("api-submit-next", args=[project.pk, assignment_id]),
+        {"payload": payload, "client_key": key or uuid.uuid4().hex, "time_spent_ms": 900},
+        format="json",
+    )
+
+
+def test_submit_next_records_the_answer_and_leases_the_next_item_in_one_request():
+    project, [user] = annotation_project(items=3, overlap=1)
+    client = api_for(user)
+    lease = claim(client, project).json()
+    payload = {"outcome": "preferred", "preferred": lease["responses"][1]["id"], "strength": "much better"}
+    first = submit_next(client, project, lease["id"], payload, key="k1")
+    assert first.status_code == 201
+    body = first.json()
+    assert body["judgment"]["payload"]["preferred"] == lease["responses"][1]["id"]
+    assert body["judgment"]["item"] == lease["item"]
+    second = body["next"]
+    assert second["item"] != lease["item"]
+    assert [r["label"] for r in second["responses"]] == ["A", "B"]
+    assert Assignment.objects.get(pk=second["id"]).status == "active"
+
+    # A resend (double click, retry after a timeout) records nothing and leases nothing new.
+    again = submit_next(client, project, lease["id"], payload, key="k1")
+    assert again.status_code == 200
+    assert again.json()["judgment"]["id"] == body["judgment"]["id"]
+    assert again.json()["next"]["id"] == second["id"]
+    assert Judgment.objects.filter(project=project).count() == 1
+    assert Assignment.objects.filter(project=project, annotator=user, status="active").count() == 1
+
+    # A refused answer claims nothing; the lease stays live.
+    bad = submit_next(client, project, second["id"], {"outcome": "preferred"})
+    assert bad.status_code == 400
+    assert Assignment.objects.filter(project=project, annotator=user).count() == 2
+
+    third = submit_next(client, project, second["id"], {"outcome": "tie"}).json()["next"]
+    last = submit_next(client, project, third["id"], {"outcome": "tie"})
+    assert last.status_code == 201
+    assert last.json()["next"] is None  # the queue is empty for this annotator
+    assert Judgment.objects.filter(project=project, annotator=user).count() == 3
+
+
+def test_submit_next_on_someone_elses_lease_is_a_404_and_claims_nothing(two_projects):
+    mine, me, theirs, them = two_projects
+    their_lease = claim(api_for(them), theirs).json()
+    for project in (theirs, mine):
+        response = submit_next(api_for(me), project, their_lease["id"], {"outcome": "tie"})
+        assert response.status_code == 404
+    assert not Assignment.objects.filter(annotator=me).exists()
+    assert not Judgment.objects.filter(project=theirs).exists()

@@ -6,8 +6,9 @@ judgments/s at best (bench/exports, 1M judgments). Here Postgres builds each lin
 escapes a string exactly as ``json.dumps(ensure_ascii=False)`` does), streams it out with ``COPY``
 while it builds the next ones (its CPU is the other core), and Python only splits the stream, picks the
 split, hashes and writes the bytes; Parquet is parsed from the same lines by Arrow's C++ JSON reader.
-The files are the same as the Python path's: the JSONL byte for byte, the Parquet row for row with
-the same row groups (``tests/curation/services/test_snapshot_copy.py`` compares both paths).
+The files are the same as the Python path's: the JSONL byte for byte, the Parquet row for row (in row
+groups of ~2 MB of lines rather than 1000 rows: ``writers.ROW_GROUP_BYTES``);
+``tests/curation/services/test_snapshot_copy.py`` compares both paths.
 
 It covers what most snapshots are: pairwise judgments, their preference table (preferred pairs, and
 ties / both-bad when the options include them) and their unpaired (KTO) table (chosen and rejected of a
@@ -59,7 +60,7 @@ COLUMNS: dict[Table, list[str]] = {
         "payload",
     ],
 }
-BATCH = 1000  # lines handed to the writers at a time (the Parquet writer's row group)
+BATCH = 1000  # lines handed to the writers at a time
 
 _encode = json_encoder(allow_nan=False)
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?")

@@ -91,6 +91,8 @@ def _one_step(
     while lease is not None and time.time() < until:
         if think_s > 0:  # read first: here the lease arrives with the previous answer
             time.sleep(max(0.0, min(rng.expovariate(1 / think_s), until - time.time())))
+            if time.time() >= until:
+                break  # else every annotator, woken at the end of the run, sends its answer at once
         payload = {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"}
         t0 = time.perf_counter()
         status, body = _post(
@@ -218,6 +220,32 @@ def _pair_sums(samples: list[tuple[str, float, float, bool]]) -> list[float]:
     return sums
 
 
+REFILL_BELOW = 20_000  # open items; a saturated run judges ~4k, so a 1M project never needs it
+
+
+def queue_refill(project_id: int, size: int) -> bool:
+    """Give a project that runs have drained (the 10k one) its queue back: no judgments, no leases.
+
+    Every run then starts from the same queue; without it the fourth saturated run on 10k items found
+    it empty. Vacuumed, so the claim's index walk does not meet the dead rows.
+    """
+    from django.db import connection, connections
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM annotation_item WHERE project_id = %s AND open_slots > 0", [project_id])
+        (open_items,) = cur.fetchone()
+        if open_items >= min(size, REFILL_BELOW):
+            return False
+        cur.execute("DELETE FROM annotation_judgment WHERE project_id = %s", [project_id])
+        cur.execute("DELETE FROM annotation_assignment WHERE project_id = %s", [project_id])
+        cur.execute(
+            "UPDATE annotation_item SET open_slots = required, submitted_count = 0 WHERE project_id = %s", [project_id]
+        )
+        cur.execute("VACUUM ANALYZE annotation_item, annotation_assignment, annotation_judgment")
+    connections.close_all()  # the annotator processes are forked from this one
+    return True
+
+
 def pgbench(clients: int, seconds: int) -> dict[str, Any]:
     """TPC-B-like TPS of this Postgres server, on its own database (scale 10)."""
     c.fresh_database(PGBENCH_DB)
@@ -330,7 +358,7 @@ def main() -> None:
         _seed.items_seed(project_id=project.pk, count=size)
         # Separate annotators per run: nobody starts with a live lease or a history in the project.
         tokens = _seed.annotators_create(
-            project=project, count=2 * len(protocols) * sum(counts) + 2 * args.workers, prefix=f"q{size}-"
+            project=project, count=2 * len(protocols) * sum(counts) + 2 * args.workers + 1, prefix=f"q{size}-"
         )
         projects.append((size, project, tokens))
         print(f"seeded {size:,} items")
@@ -350,6 +378,7 @@ def main() -> None:
             for think in (args.think, 0.0):
                 for n in counts:
                     for protocol in protocols:
+                        queue_refill(project.pk, size)
                         batch = [next(free) for _ in range(n)]
                         run = load_run(project.pk, batch, args.seconds, think, args.warmup, probe, protocol)
                         run.update(size=size, mode="paced" if think else "saturated", loadavg=c.loadavg())
@@ -372,6 +401,7 @@ def main() -> None:
     size, project, tokens = projects[-1]
     from rest_framework.authtoken.models import Token
 
+    # The last annotator took part in no run (a one-step run ends holding a lease: its claim resumes it).
     plan = claim_plan(project, Token.objects.get(key=tokens[-1]).user_id)
     # one-step runs: "submit" is the submit-next request, which is also the pair (claims: the first only).
     headers = [

@@ -122,6 +122,9 @@ class SubmitNextSerializer(serializers.Serializer[Any]):
     next = AssignmentSerializer(allow_null=True, help_text="The next lease; null when nothing is left for you.")
 
 
+SUBMIT_ERROR = inline_serializer("SubmitError", {"code": serializers.CharField(), "detail": serializers.CharField()})
+
+
 class ReleaseSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=2000, allow_blank=False)
 
@@ -276,7 +279,7 @@ class Submit(APIView):
         responses={
             201: JudgmentSerializer,
             200: JudgmentSerializer,
-            400: inline_serializer("SubmitError", {"code": serializers.CharField(), "detail": serializers.CharField()}),
+            400: SUBMIT_ERROR,
         },
     )
     def post(self, request: Request, project_id: int, assignment_id: int) -> ApiResponse:
@@ -317,9 +320,7 @@ class SubmitNext(Submit):
         responses={
             201: SubmitNextSerializer,
             200: SubmitNextSerializer,
-            400: inline_serializer(
-                "SubmitNextError", {"code": serializers.CharField(), "detail": serializers.CharField()}
-            ),
+            400: SUBMIT_ERROR,
         },
     )
     def post(self, request: Request, project_id: int, assignment_id: int) -> ApiResponse:

@@ -47,6 +47,21 @@ def _post(path: str, token: str, body: dict[str, Any] | None) -> tuple[int, byte
     return response.status, payload
 
 
+def _timed_post(
+    samples: list[Any], op: str, ok: int, path: str, token: str, body: dict[str, Any] | None
+) -> tuple[int, bytes]:
+    """POST ``path``; record (op, finished at, ms, status == ok) in ``samples``."""
+    t0 = time.perf_counter()
+    status, payload = _post(path, token, body)
+    samples.append((op, time.time(), (time.perf_counter() - t0) * 1000, status == ok))
+    return status, payload
+
+
+def _answer(lease: dict[str, Any]) -> dict[str, Any]:
+    payload = {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"}
+    return {"payload": payload, "client_key": uuid.uuid4().hex, "time_spent_ms": 1000}
+
+
 def _annotator(
     project_id: int, token: str, until: float, think_s: float, seed: int, out: Connection, protocol: str = "two-step"
 ) -> None:
@@ -60,21 +75,12 @@ def _annotator(
     if protocol == "one-step":
         _one_step(project_id, token, until, think_s, rng, samples)
     while protocol == "two-step" and time.time() < until:
-        t0 = time.perf_counter()
-        status, body = _post(f"/api/v1/projects/{project_id}/queue/claim/", token, None)
-        ms = (time.perf_counter() - t0) * 1000
-        samples.append(("claim", time.time(), ms, status == 200))
+        status, body = _timed_post(samples, "claim", 200, f"/api/v1/projects/{project_id}/queue/claim/", token, None)
         if status != 200:
             break  # 204: the queue is empty for this annotator
         lease = json.loads(body)
-        payload = {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"}
-        t0 = time.perf_counter()
-        status, _ = _post(
-            f"/api/v1/projects/{project_id}/assignments/{lease['id']}/submit/",
-            token,
-            {"payload": payload, "client_key": uuid.uuid4().hex, "time_spent_ms": 1000},
-        )
-        samples.append(("submit", time.time(), (time.perf_counter() - t0) * 1000, status == 201))
+        path = f"/api/v1/projects/{project_id}/assignments/{lease['id']}/submit/"
+        _timed_post(samples, "submit", 201, path, token, _answer(lease))
         if think_s > 0:
             time.sleep(max(0.0, min(rng.expovariate(1 / think_s), until - time.time())))
     out.send(samples)
@@ -84,23 +90,15 @@ def _annotator(
 def _one_step(
     project_id: int, token: str, until: float, think_s: float, rng: random.Random, samples: list[Any]
 ) -> None:
-    t0 = time.perf_counter()
-    status, body = _post(f"/api/v1/projects/{project_id}/queue/claim/", token, None)
-    samples.append(("claim", time.time(), (time.perf_counter() - t0) * 1000, status == 200))
+    status, body = _timed_post(samples, "claim", 200, f"/api/v1/projects/{project_id}/queue/claim/", token, None)
     lease = json.loads(body) if status == 200 else None
     while lease is not None and time.time() < until:
         if think_s > 0:  # read first: here the lease arrives with the previous answer
             time.sleep(max(0.0, min(rng.expovariate(1 / think_s), until - time.time())))
             if time.time() >= until:
                 break  # else every annotator, woken at the end of the run, sends its answer at once
-        payload = {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"}
-        t0 = time.perf_counter()
-        status, body = _post(
-            f"/api/v1/projects/{project_id}/assignments/{lease['id']}/submit-next/",
-            token,
-            {"payload": payload, "client_key": uuid.uuid4().hex, "time_spent_ms": 1000},
-        )
-        samples.append(("next", time.time(), (time.perf_counter() - t0) * 1000, status == 201))
+        path = f"/api/v1/projects/{project_id}/assignments/{lease['id']}/submit-next/"
+        status, body = _timed_post(samples, "next", 201, path, token, _answer(lease))
         lease = json.loads(body)["next"] if status == 201 else None
 
 

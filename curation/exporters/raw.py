@@ -28,7 +28,7 @@ def annotator_pseudonym(*, annotator_id: int, project_id: int, key: bytes) -> st
 
 
 # json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")), without an encoder per call.
-_json = json_encoder(sort_keys=True)
+canonical_json = json_encoder(sort_keys=True)
 
 # The last responses cell made: (the record's responses mapping, cell). The selector gives the judgments
 # of one item one responses mapping; replaced as one tuple, see exporters.trl._last_prompt.
@@ -46,7 +46,7 @@ def _responses(record: JudgmentRecord) -> list[dict[str, Any]]:
             "position": r.position,
             "text": r.text,
             "source": r.source,
-            "source_detail": _json(r.source_detail),
+            "source_detail": canonical_json(r.source_detail),
         }
         for r in record.responses_by_position()
     ]
@@ -70,5 +70,5 @@ def raw_row(record: JudgmentRecord, ctx: ExportContext) -> dict[str, Any]:
         "display_order": list(record.display_order),
         "prompt": [{"role": str(m["role"]), "content": str(m["content"])} for m in record.prompt_messages],
         "responses": _responses(record),
-        "payload": _json(record.payload),
+        "payload": canonical_json(record.payload),
     }

@@ -35,7 +35,7 @@ from annotation.models import Judgment
 from annotation.schemas import PAIRWISE
 from curation.exporters.columns import schema_for
 from curation.exporters.options import Table
-from curation.exporters.raw import annotator_pseudonym
+from curation.exporters.raw import annotator_pseudonym, canonical_json
 from curation.exporters.records import ExportContext, ResolvedPromptFormat
 from curation.exporters.split import Split, split_of
 from curation.exporters.trl import ExportError, strength_margin
@@ -270,7 +270,6 @@ def _unescape(text: bytes) -> bytes:
 
 
 _json_string = json.encoder.encode_basestring  # json.dumps(str, ensure_ascii=False), the same text
-_canonical = json_encoder(sort_keys=True)  # as exporters.raw writes payloads and source details
 _DETAIL_CACHE = 10_000
 
 
@@ -297,7 +296,7 @@ class _RawFinisher:
                 self.details = {}
             # As the selector reads it: JSON null (or any empty value) is {}.
             detail = json.loads(_unescape(text)) or {}
-            value = self.details[text] = _json_string(_canonical(detail)).encode()
+            value = self.details[text] = _json_string(canonical_json(detail)).encode()
         return value
 
     def __call__(self, line: bytes, project_id: bytes, annotator_id: bytes, payload: bytes, details: bytes) -> bytes:
@@ -305,7 +304,7 @@ class _RawFinisher:
         values = [
             self._annotator(project_id, annotator_id),
             *(self._detail(text) for text in details.split(b"\x1e") if details),
-            _json_string(_canonical(json.loads(_unescape(payload)))).encode(),
+            _json_string(canonical_json(json.loads(_unescape(payload)))).encode(),
         ]
         if len(parts) != len(values) + 1:  # a mark inside a text: impossible for JSON text, checked anyway
             raise ExportError("a raw row could not be assembled (internal error)")
@@ -338,10 +337,9 @@ def copy_rows(
     rows: Counter[tuple[Table, Split | None]] = Counter()
     done = 0
     last_hash = b""
-    split: Split | None = None  # of the line being added
-    last_split: Split | None = None  # of the last prompt
+    split: Split | None = None  # of the last prompt
 
-    def add(table: Table, line: bytes) -> None:
+    def add(table: Table, split: Split | None, line: bytes) -> None:
         key = (table, split)
         lines = buffers.get(key)
         if lines is None:
@@ -366,30 +364,28 @@ def copy_rows(
                 # libpq hands COPY TO data over one row per call, its columns separated by tabs (see _sql).
                 for block in copy:
                     done += 1
-                    prompt_hash, problem, preference, unpaired, raw, *rest = bytes(block)[:-1].split(b"\t")
+                    prompt_hash, problem, preference, unpaired, raw, *extra = bytes(block)[:-1].split(b"\t")
                     if problem:
                         raise _problem(problem.decode())
                     if raw:
-                        split = None
-                        add("raw", finish(raw, *rest))
+                        add("raw", None, finish(raw, *extra))
                     if not (preference or unpaired):
                         continue
                     if splitting and prompt_hash != last_hash:
                         last_hash = prompt_hash
-                        last_split = split_of(
+                        split = split_of(
                             prompt_hash.decode(), test_fraction=options.test_fraction, seed=options.split_seed
                         )
-                    split = last_split
                     if preference:
-                        add("preference", _unescape(preference))
+                        add("preference", split, _unescape(preference))
                     if unpaired:
                         for line in unpaired.split(b"\x1e"):
-                            add("unpaired", _unescape(line))
+                            add("unpaired", split, _unescape(line))
         finally:
             with suppress(DatabaseError):  # a dropped connection is closed anyway; the error above stands
                 cursor.execute("RESET jit")
                 cursor.execute("RESET enable_memoize")
-    for (table, key), rest in buffers.items():
-        if rest:
-            write(table, key, rest)
+    for (table, key), pending in buffers.items():
+        if pending:
+            write(table, key, pending)
     return done, rows

@@ -37,9 +37,9 @@ def claim(client, project):
     return client.post(reverse("api-claim", args=[project.pk]))
 
 
-def submit(client, project, assignment_id, payload, key=None):
+def submit(client, project, assignment_id, payload, key=None, name="api-submit"):
     return client.post(
-        reverse("api-submit", args=[project.pk, assignment_id]),
+        reverse(name, args=[project.pk, assignment_id]),
         {"payload": payload, "client_key": key or uuid.uuid4().hex, "time_spent_ms": 900},
         format="json",
     )
@@ -189,11 +189,7 @@ def test_openapi_schema_validates(tmp_path):
 
 
 def submit_next(client, project, assignment_id, payload, key=None):
-    return client.post(
-        reverse("api-submit-next", args=[project.pk, assignment_id]),
-        {"payload": payload, "client_key": key or uuid.uuid4().hex, "time_spent_ms": 900},
-        format="json",
-    )
+    return submit(client, project, assignment_id, payload, key, name="api-submit-next")
 
 
 def test_submit_next_records_the_answer_and_leases_the_next_item_in_one_request():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q
@@ -84,19 +85,49 @@ def prompt_messages(*, prompt_id: int) -> list[dict[str, str]]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT messages FROM annotation_prompt WHERE id = %s", [prompt_id])
         (raw,) = cursor.fetchone()
+    return _messages(raw)
+
+
+def _messages(raw: Any) -> list[dict[str, str]]:
     # Django has psycopg hand jsonb over as text (JSONField decodes it); SQLite stores text anyway.
     messages: list[dict[str, str]] = json.loads(raw) if isinstance(raw, str | bytes) else raw
     return messages
+
+
+def item_response_rows_and_messages(*, item_id: int, prompt_id: int) -> tuple[list[ResponseRow], list[dict[str, str]]]:
+    """``item_response_rows`` and ``prompt_messages`` in one statement (one round trip, for the claim).
+
+    The prompt's row comes first (position -1) and carries the messages in the text column; a join would
+    repeat a long conversation on every response's row.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT -1 AS position, NULL, CAST(messages AS TEXT), NULL FROM annotation_prompt WHERE id = %s"
+            " UNION ALL SELECT ir.position, ir.response_id, r.text, r.source FROM annotation_itemresponse ir"
+            " JOIN annotation_response r ON r.id = ir.response_id WHERE ir.item_id = %s ORDER BY 1",
+            [prompt_id, item_id],
+        )
+        rows = cursor.fetchall()
+    if not rows or rows[0][0] != -1:
+        raise LookupError(f"prompt {prompt_id} does not exist")
+    responses = [ResponseRow(id=rid, text=text, source=source) for _, rid, text, source in rows[1:]]
+    return responses, _messages(rows[0][2])
 
 
 def _source_label(value: str) -> str:
     return str(Source(value).label) if value in Source.values else value
 
 
-def assignment_view(*, assignment: Assignment, responses: list[ResponseRow] | None = None) -> AssignmentView:
+def assignment_view(
+    *,
+    assignment: Assignment,
+    responses: list[ResponseRow] | None = None,
+    messages: list[dict[str, str]] | None = None,
+) -> AssignmentView:
     """What an annotator sees: the conversation and the responses in their own shown order.
 
-    ``responses``: the item's rows when the caller already read them (a claim does, for the order).
+    ``responses`` and ``messages``: the item's rows and the prompt's conversation when the caller already
+    read them (a claim does, for the order).
     """
     project = assignment.project
     rows = {r.id: r for r in (responses if responses is not None else item_response_rows(item_id=assignment.item_id))}
@@ -112,7 +143,7 @@ def assignment_view(*, assignment: Assignment, responses: list[ResponseRow] | No
     left = int((assignment.expires_at - timezone.now()).total_seconds())
     return AssignmentView(
         assignment=assignment,
-        messages=prompt_messages(prompt_id=assignment.item.prompt_id),
+        messages=messages if messages is not None else prompt_messages(prompt_id=assignment.item.prompt_id),
         responses=shown,
         seconds_left=max(0, left),
     )

@@ -27,6 +27,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--protocol",
+        choices=("two-step", "one-step"),
+        default="two-step",
+        help="two-step: a claim and a submit request per item; one-step: one submit-next request per item",
+    )
     args = parser.parse_args()
     info = c.machine()
     c.fresh_database(DB)
@@ -52,6 +58,26 @@ def main() -> None:
         )
         assert done.status_code == 201, done.content
 
+    lease: dict = {}
+
+    def one_step() -> None:
+        nonlocal lease
+        if not lease:
+            lease = client.post(f"/api/v1/projects/{project.pk}/queue/claim/").json()
+        body = {
+            "payload": {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"},
+            "client_key": uuid.uuid4().hex,
+            "time_spent_ms": 1000,
+        }
+        done = client.post(
+            f"/api/v1/projects/{project.pk}/assignments/{lease['id']}/submit-next/", body, content_type="application/json"
+        )
+        assert done.status_code == 201, done.content
+        lease = done.json()["next"]
+
+    if args.protocol == "one-step":
+        round_trip = one_step  # noqa: F811  # one request per judgment
+        one_step()  # the claim, outside the rounds
     for _ in range(20):  # warm caches and imports
         round_trip()
     queries: list[tuple[float, str]] = []
@@ -75,14 +101,17 @@ def main() -> None:
     for _ in range(args.rounds):
         round_trip()
     profiler.disable()
-    print(f"{per_round:.1f} ms CPU per claim+submit in this process (no profiler), {len(queries)} SQL queries:")
+    print(f"{per_round:.1f} ms CPU per judgment ({args.protocol}) in this process (no profiler), {len(queries)} SQL queries:")
     for ms, sql in queries:
         print(f"  {ms:6.2f} ms  {' '.join(sql.split())[:150]}")
     for key in ("cumulative", "tottime"):
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(args.top)
         print(out.getvalue())
-    c.save("queue_profile", {"machine": info, "ms_per_round": per_round, "queries": len(queries)})
+    c.save(
+        "queue_profile",
+        {"machine": info, "protocol": args.protocol, "ms_per_round": per_round, "queries": len(queries)},
+    )
     c.drop_database(DB)
 
 

@@ -1,8 +1,40 @@
-"""Database helpers shared by background jobs."""
+"""Database helpers: rows read by plain SQL turned into model instances; background jobs' connection reset."""
 
 from __future__ import annotations
 
-from django.db import connection
+from typing import Any, TypeVar
+
+from django.db import connection, models
+
+M = TypeVar("M", bound=models.Model)
+_CONVERTERS: dict[tuple[type[models.Model], str], list[tuple[list[Any], Any]]] = {}
+
+
+def columns(model: type[models.Model], alias: str) -> str:
+    """Every concrete column of ``model`` in field order (``alias."column", ...``), for ``model_from_row``."""
+    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+
+
+def model_from_row(model: type[M], values: Any) -> M:
+    """A saved instance from the values of ``columns(model)``, converted as the ORM converts them.
+
+    For the request hot paths (queue claim and submit, token auth, project lookup): ``Model.objects.raw``
+    resolves the columns against the model on every query (~0.2 ms of CPU each on a 2-core machine), and
+    one statement here may return two models' rows side by side.
+    """
+    key = (model, connection.vendor)
+    converters = _CONVERTERS.get(key)
+    if converters is None:
+        converters = []
+        for f in model._meta.concrete_fields:
+            col = f.get_col(model._meta.db_table)
+            converters.append((connection.ops.get_db_converters(col) + col.get_db_converters(connection), col))
+        _CONVERTERS[key] = converters
+    row = list(values)
+    for n, (functions, col) in enumerate(converters):
+        for function in functions:
+            row[n] = function(row[n], col, connection)
+    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], row)
 
 
 def connection_reset_if_dropped() -> None:

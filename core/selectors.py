@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
+from core.db import columns, model_from_row
 from core.models import AuditEvent, Membership, Project, Role, User
 
 
@@ -23,9 +25,9 @@ def membership_get(*, user: User, project: Project) -> Membership | None:
 
 # Plain SQL, one statement: every API call and page of a project starts here, and the ORM spent
 # ~1.5 ms of CPU building and compiling this query with its EXISTS (BENCHMARKS.md, section 1).
-_PROJECT_SQL = "SELECT p.* FROM core_project p WHERE p.id = %s"
+_PROJECT_SQL = "SELECT {columns}, NULL FROM core_project p WHERE p.id = %s"
 _PROJECT_WITH_ROLE_SQL = (
-    "SELECT p.*, m.role AS member_role FROM core_project p"
+    "SELECT {columns}, m.role FROM core_project p"
     " JOIN core_membership m ON m.project_id = p.id AND m.user_id = %s WHERE p.id = %s"
 )
 
@@ -34,18 +36,20 @@ def project_get_for_user(*, user: User, project_id: int, roles: Iterable[Role] |
     """The project if ``user`` holds one of ``roles`` in it (any role when None), else Http404.
 
     A project the user may not see is indistinguishable from one that does not exist: a guessed id
-    never confirms that an object is there.
+    never confirms that an object is there. The caller's role rides along as ``member_role`` (None for
+    a superuser who is not a member).
     """
-    if user.is_superuser:
-        found = list(Project.objects.raw(_PROJECT_SQL, [project_id]))
-    else:
-        found = list(Project.objects.raw(_PROJECT_WITH_ROLE_SQL, [user.pk, project_id]))  # one membership per user
-        if roles is not None:
-            allowed = {str(role) for role in roles}
-            found = [project for project in found if project.member_role in allowed]  # type: ignore[attr-defined]
-    if not found:
+    with connection.cursor() as cursor:
+        if user.is_superuser:
+            cursor.execute(_PROJECT_SQL.format(columns=columns(Project, "p")), [project_id])
+        else:  # one membership per user and project
+            cursor.execute(_PROJECT_WITH_ROLE_SQL.format(columns=columns(Project, "p")), [user.pk, project_id])
+        row = cursor.fetchone()
+    if row is None or (not user.is_superuser and roles is not None and row[-1] not in {str(r) for r in roles}):
         raise Http404("No such project.")
-    return found[0]
+    project = model_from_row(Project, row[:-1])
+    project.member_role = row[-1]  # type: ignore[attr-defined]
+    return project
 
 
 def audit_events(*, project: Project | None = None, action: str = "") -> QuerySet[AuditEvent]:

@@ -22,8 +22,9 @@ from django.utils import timezone
 
 from annotation.models import Assignment, AssignmentStatus, Item, Judgment
 from annotation.schemas import FieldError, SchemaError, gold_matches, payload_validate
-from annotation.selectors import ResponseRow, item_response_rows
+from annotation.selectors import ResponseRow, item_response_rows_and_messages
 from annotation.suggestions import suggestion_recorded
+from core.db import columns, model_from_row
 from core.models import Project, Role, User
 
 ANNOTATING_ROLES = (Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN)
@@ -43,9 +44,10 @@ class ClaimReason(Enum):
 class ClaimResult:
     assignment: Assignment | None
     reason: ClaimReason
-    # The item's responses when a new lease was just taken (read for its display order): the page
-    # shows them without reading them again. Empty for a resumed lease.
+    # The item's responses and the prompt's conversation when a new lease was just taken (read for its
+    # display order): the page shows them without reading them again. Empty / None for a resumed lease.
     responses: list[ResponseRow] = field(default_factory=list)
+    messages: list[dict[str, str]] | None = None
 
 
 class QueueError(Exception):
@@ -92,6 +94,11 @@ class SubmitResult:
 
 def _row_locks() -> bool:
     return bool(connection.features.has_select_for_update_skip_locked)
+
+
+def _postgres() -> bool:
+    """Data-modifying CTEs (several writes in one statement, one round trip): Postgres only."""
+    return connection.vendor == "postgresql"
 
 
 def _when(value: datetime) -> Any:
@@ -187,7 +194,7 @@ def _live_leases(*, annotator: User, project: Project, now: datetime) -> list[As
 
 
 _FIRST_OPEN_SQL = (
-    "SELECT i.* FROM annotation_item i WHERE i.project_id = %s AND i.open_slots > 0{gold}"
+    "SELECT {columns} FROM annotation_item i WHERE i.project_id = %s AND i.open_slots > 0{gold}"
     " AND NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %s)"
     " ORDER BY i.priority DESC, i.id LIMIT 1{lock}"
 )
@@ -200,18 +207,23 @@ def _first_open(*, project: Project, annotator: User, gold: bool | None) -> Item
     LOCKED: concurrent claimers never wait on each other). ``gold``: only gold / only ordinary items.
     """
     sql = _FIRST_OPEN_SQL.format(
+        columns=columns(Item, "i"),
         gold="" if gold is None else " AND i.is_gold = %s",
         lock=" FOR UPDATE OF i SKIP LOCKED" if _row_locks() else "",
     )
     params: list[Any] = [project.pk] + ([] if gold is None else [gold]) + [annotator.pk]
-    found = list(Item.objects.raw(sql, params))
-    return found[0] if found else None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return model_from_row(Item, row) if row is not None else None
 
 
 def _claim_new(
     *, annotator: User, project: Project, now: datetime, rng: random.Random | None, fraction: float | None
-) -> tuple[Assignment | None, list[ResponseRow]]:
+) -> tuple[Assignment | None, list[ResponseRow], list[dict[str, str]] | None]:
     """Inside the caller's transaction, with the membership locked: lease one new item or None.
+
+    Returns the lease, the item's responses and the prompt's messages (read here once for the page).
 
     When the project manages its gold fraction (``fraction``, from ``ProjectQuality.gold_fraction``), a
     claim serves gold with that probability, if a gold item is open to this annotator, and ordinary
@@ -227,8 +239,8 @@ def _claim_new(
         if item is None:
             item = _first_open(project=project, annotator=annotator, gold=False)
     if item is None:
-        return None, []
-    responses = item_response_rows(item_id=item.pk)
+        return None, [], None
+    responses, messages = item_response_rows_and_messages(item_id=item.pk, prompt_id=item.prompt_id)
     order = [row.id for row in responses]
     if project.randomise_order:
         (rng or random.SystemRandom()).shuffle(order)
@@ -253,18 +265,25 @@ def _claim_new(
         Assignment._meta.get_field("display_order").get_db_prep_save(order, connection),
         "",
     ]
+    insert = (
+        "INSERT INTO annotation_assignment"
+        " (project_id, item_id, annotator_id, status, created_at, expires_at, display_order, reason)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+    )
+    take_slot = "UPDATE annotation_item SET open_slots = open_slots - 1 WHERE id = %s"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO annotation_assignment"
-            " (project_id, item_id, annotator_id, status, created_at, expires_at, display_order, reason)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            values,
-        )
-        (assignment.pk,) = cursor.fetchone()
-        cursor.execute("UPDATE annotation_item SET open_slots = open_slots - 1 WHERE id = %s", [item.pk])
+        if _postgres():  # both writes in one round trip
+            both = f"WITH a AS ({insert}), s AS ({take_slot}) SELECT id FROM a"  # noqa: S608  # nosec: constants
+            cursor.execute(both, [*values, item.pk])
+            (assignment.pk,) = cursor.fetchone()
+        else:
+            cursor.execute(insert, values)
+            (assignment.pk,) = cursor.fetchone()
+            cursor.execute(take_slot, [item.pk])
     item.open_slots -= 1
     assignment._state.adding = False  # a saved row from here on, as if the ORM had inserted it
-    return assignment, responses
+    assignment._state.db = connection.alias
+    return assignment, responses, messages
 
 
 def assignment_claim_next(*, annotator: User, project: Project, rng: random.Random | None = None) -> ClaimResult:
@@ -285,8 +304,10 @@ def assignment_claim_next(*, annotator: User, project: Project, rng: random.Rand
         live = _live_leases(annotator=annotator, project=project, now=now)
         if live:
             return ClaimResult(live[0], ClaimReason.RESUMED)
-        assignment, responses = _claim_new(annotator=annotator, project=project, now=now, rng=rng, fraction=fraction)
-        return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY, responses)
+        assignment, responses, messages = _claim_new(
+            annotator=annotator, project=project, now=now, rng=rng, fraction=fraction
+        )
+        return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY, responses, messages)
 
 
 def assignment_prefetch(
@@ -305,26 +326,78 @@ def assignment_prefetch(
             return ClaimResult(others[0], ClaimReason.RESUMED)
         if len(live) >= MAX_LIVE_LEASES:
             return ClaimResult(None, ClaimReason.EMPTY)
-        assignment, responses = _claim_new(annotator=annotator, project=project, now=now, rng=rng, fraction=fraction)
-        return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY, responses)
+        assignment, responses, messages = _claim_new(
+            annotator=annotator, project=project, now=now, rng=rng, fraction=fraction
+        )
+        return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY, responses, messages)
 
 
-_LEASE_SQL = "SELECT * FROM annotation_assignment WHERE id = %s AND project_id = %s"
+_LEASE_SQL = (
+    "SELECT {assignment}, {item} FROM annotation_assignment a JOIN annotation_item i ON i.id = a.item_id"
+    " WHERE a.id = %s AND a.project_id = %s"
+)
 # Lock only the lease: a lock on the project row would make every concurrent insert's foreign-key
 # check on that project wait (deadlocks seen when the ORM joined the project FOR UPDATE).
-_LEASE_LOCKED_SQL = _LEASE_SQL + " FOR UPDATE"
+_LEASE_LOCK = " FOR UPDATE OF a"
 
 
 def _own_assignment(*, annotator: User, project: Project, assignment_id: int) -> Assignment:
-    sql = _LEASE_LOCKED_SQL if _row_locks() else _LEASE_SQL
-    found = list(Assignment.objects.raw(sql, [assignment_id, project.pk]))
-    if not found or found[0].annotator_id != annotator.pk:
+    """The lease (locked) and its item, read in one statement."""
+    sql = _LEASE_SQL.format(assignment=columns(Assignment, "a"), item=columns(Item, "i"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql + (_LEASE_LOCK if _row_locks() else ""), [assignment_id, project.pk])
+        row = cursor.fetchone()
+    width = len(Assignment._meta.concrete_fields)
+    assignment = model_from_row(Assignment, row[:width]) if row is not None else None
+    if assignment is None or assignment.annotator_id != annotator.pk:
         # Someone else's lease looks exactly like a missing one: ids are not an oracle.
         raise LeaseNotFound("This task is not assigned to you. Open the queue to get your next item.")
-    assignment = found[0]
     assignment.project = project  # the filter guarantees it; no second copy of the row is read
-    (assignment.item,) = Item.objects.raw("SELECT * FROM annotation_item WHERE id = %s", [assignment.item_id])
+    assignment.item = model_from_row(Item, row[width:])
     return assignment
+
+
+# Read after the lease's lock (a double-click's second request waits on it, then finds the first answer):
+# the answer already recorded under this client key, if any, and the item's responses, in one statement.
+# One row at least (the LEFT JOINs), so the first column answers even for an item without responses.
+_SUBMIT_READ_SQL = (
+    "SELECT (SELECT j.id FROM annotation_judgment j WHERE j.annotator_id = %s AND j.client_key = %s),"
+    " ir.response_id, r.text, r.source FROM (SELECT 1 AS one) d"
+    " LEFT JOIN annotation_itemresponse ir ON ir.item_id = %s"
+    " LEFT JOIN annotation_response r ON r.id = ir.response_id ORDER BY ir.position"
+)
+
+
+def _judgment_insert(judgment: Judgment, *, assignment_id: int, item_id: int, now: datetime) -> None:
+    """Insert ``judgment``, close its lease and count it on the item: one statement on Postgres.
+
+    Values are prepared by each field as ``Model.save`` would (``pre_save`` sets ``created_at``).
+    """
+    if not _postgres():
+        judgment.save(force_insert=True)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE annotation_assignment SET status = %s, finished_at = %s WHERE id = %s",
+                [AssignmentStatus.SUBMITTED.value, _when(now), assignment_id],
+            )
+            cursor.execute("UPDATE annotation_item SET submitted_count = submitted_count + 1 WHERE id = %s", [item_id])
+        return
+    fields = [f for f in Judgment._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(judgment, True), connection) for f in fields]
+    # Column names from the model, values as parameters.
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (
+        f"WITH j AS (INSERT INTO annotation_judgment ({columns}) VALUES ({placeholders}) RETURNING id),"  # noqa: S608  # nosec
+        " a AS (UPDATE annotation_assignment SET status = %s, finished_at = %s WHERE id = %s),"
+        " i AS (UPDATE annotation_item SET submitted_count = submitted_count + 1 WHERE id = %s)"
+        " SELECT id FROM j"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, AssignmentStatus.SUBMITTED.value, _when(now), assignment_id, item_id])
+        (judgment.pk,) = cursor.fetchone()
+    judgment._state.adding = False
+    judgment._state.db = connection.alias
 
 
 def judgment_submit(
@@ -388,13 +461,10 @@ def _submit_in_transaction(
         assignment = _own_assignment(annotator=annotator, project=project, assignment_id=assignment_id)
         # Checked after the lock: a double-click's second request waits here, then finds the first.
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM annotation_judgment WHERE annotator_id = %s AND client_key = %s",
-                [annotator.pk, client_key],
-            )
-            previous = cursor.fetchone()
-        if previous is not None:
-            return SubmitResult(Judgment.objects.get(pk=previous[0]), duplicate=True)
+            cursor.execute(_SUBMIT_READ_SQL, [annotator.pk, client_key, assignment.item_id])
+            found = cursor.fetchall()
+        if found[0][0] is not None:
+            return SubmitResult(Judgment.objects.get(pk=found[0][0]), duplicate=True)
         if assignment.status == AssignmentStatus.ACTIVE and assignment.expires_at <= now:
             _end_lease(assignment.pk, status=AssignmentStatus.EXPIRED, now=now)
             return LeaseExpired(EXPIRED_MESSAGE)
@@ -404,7 +474,7 @@ def _submit_in_transaction(
             return LeaseClosed(f"This item was already {assignment.get_status_display().lower()}.")
 
         item = assignment.item
-        rows = item_response_rows(item_id=item.pk)
+        rows = [ResponseRow(id=rid, text=text, source=source) for _, rid, text, source in found if rid is not None]
         try:
             canonical = payload_validate(
                 project.task_kind,
@@ -415,7 +485,7 @@ def _submit_in_transaction(
             )
         except SchemaError as exc:
             return InvalidPayload(exc)
-        judgment = Judgment.objects.create(
+        judgment = Judgment(
             project=project,
             item=item,
             assignment=assignment,
@@ -428,12 +498,7 @@ def _submit_in_transaction(
             gold_correct=gold_matches(project.task_kind, canonical, item.gold_answer) if item.is_gold else None,
             suggestion_shown=suggestion_recorded(item=item, checkpoint_id=suggestion_checkpoint),
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE annotation_assignment SET status = %s, finished_at = %s WHERE id = %s",
-                [AssignmentStatus.SUBMITTED.value, _when(now), assignment.pk],
-            )
-            cursor.execute("UPDATE annotation_item SET submitted_count = submitted_count + 1 WHERE id = %s", [item.pk])
+        _judgment_insert(judgment, assignment_id=assignment.pk, item_id=item.pk, now=now)
         return SubmitResult(judgment, duplicate=False)
 
 

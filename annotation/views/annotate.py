@@ -120,8 +120,9 @@ def _task_context(
     release: tuple[str, list[FieldError]] | None = None,
     hidden: bool = False,
     responses: list[ResponseRow] | None = None,
+    messages: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    view = assignment_view(assignment=assignment, responses=responses)
+    view = assignment_view(assignment=assignment, responses=responses, messages=messages)
     minutes, seconds = divmod(view.seconds_left, 60)
     suggestion = suggestion_for(project=project, item=assignment.item, shown_ids=[r.id for r in view.responses])
     if suggestion is not None and values is None:
@@ -151,7 +152,10 @@ def _next_task(request: HtmxHttpRequest, project: Project) -> HttpResponse:
         progress = annotator_progress(annotator=_annotator(request), project=project)
         return _respond(request, project, EMPTY, {"progress": progress})
     return _respond(
-        request, project, TASK, _task_context(request, project, claim.assignment, responses=claim.responses or None)
+        request,
+        project,
+        TASK,
+        _task_context(request, project, claim.assignment, responses=claim.responses or None, messages=claim.messages),
     )
 
 
@@ -277,6 +281,8 @@ def prefetch(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
         return HttpResponse(status=204)
     context = {
         "project": project,
-        **_task_context(request, project, claim.assignment, hidden=True, responses=claim.responses or None),
+        **_task_context(
+            request, project, claim.assignment, hidden=True, responses=claim.responses or None, messages=claim.messages
+        ),
     }
     return render(request, TASK, context)

@@ -235,3 +235,67 @@ def test_submit_next_on_someone_elses_lease_is_a_404_and_claims_nothing(two_proj
         assert response.status_code == 404
     assert not Assignment.objects.filter(annotator=me).exists()
     assert not Judgment.objects.filter(project=theirs).exists()
+
+
+@pytest.mark.parametrize("blind", [True, False])
+def test_claim_and_submit_bodies_are_exactly_what_the_documented_serializers_give(blind):
+    """The hot path builds its JSON by hand (api._lease_data, api._judgment_data); the schema is the serializers'."""
+    from annotation.api import AssignmentSerializer, JudgmentSerializer
+    from annotation.selectors import assignment_view
+
+    project, [user] = annotation_project(items=2, overlap=1)
+    project.blind_sources = blind
+    project.save(update_fields=["blind_sources"])
+    client = api_for(user)
+    lease = claim(client, project).json()
+    assignment = Assignment.objects.select_related("project", "item").get(pk=lease["id"])
+    view = assignment_view(assignment=assignment)
+    expected = AssignmentSerializer(view).data
+    assert {**lease, "seconds_left": expected["seconds_left"]} == expected
+    assert list(lease) == list(expected)
+    assert (lease["responses"][0]["source"] is None) is blind
+
+    payload = {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"}
+    body = submit_next(client, project, lease["id"], payload, key="same").json()
+    judgment = Judgment.objects.get(pk=body["judgment"]["id"])
+    assert body["judgment"] == JudgmentSerializer(judgment).data
+    assert list(body["judgment"]) == list(JudgmentSerializer(judgment).data)
+    again = submit(client, project, lease["id"], payload, key="same").json()  # the duplicate path
+    assert again == JudgmentSerializer(judgment).data
+    nxt = Assignment.objects.select_related("project", "item").get(pk=body["next"]["id"])
+    expected_next = AssignmentSerializer(assignment_view(assignment=nxt)).data
+    assert {**body["next"], "seconds_left": expected_next["seconds_left"]} == expected_next
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"payload": {"outcome": "tie"}, "client_key": "k", "time_spent_ms": -1}, "time_spent_ms"),
+        ({"payload": {"outcome": "tie"}, "client_key": "k", "time_spent_ms": True}, "time_spent_ms"),
+        ({"payload": {"outcome": "tie"}, "client_key": "k" * 65, "time_spent_ms": 5}, "client_key"),
+        ({"payload": {"outcome": "tie"}, "client_key": "   ", "time_spent_ms": 5}, "client_key"),
+        ({"payload": {"outcome": "tie"}, "client_key": "a\x00b", "time_spent_ms": 5}, "client_key"),
+        ({"payload": None, "client_key": "k", "time_spent_ms": 5}, "payload"),
+        ({"client_key": "k", "time_spent_ms": 5}, "payload"),
+    ],
+)
+def test_odd_submit_bodies_get_the_serializers_errors_and_record_nothing(body, field):
+    project, [user] = annotation_project(items=1)
+    client = api_for(user)
+    lease = claim(client, project).json()
+    response = client.post(reverse("api-submit-next", args=[project.pk, lease["id"]]), body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Judgment.objects.filter(project=project).exists()
+
+
+def test_submit_keys_and_times_the_serializer_would_clean_are_cleaned_the_same_way():
+    """Padded keys and numeric strings skip the fast path and are recorded as the serializer reads them."""
+    project, [user] = annotation_project(items=1)
+    client = api_for(user)
+    lease = claim(client, project).json()
+    body = {"payload": {"outcome": "tie"}, "client_key": "  padded-ключ ", "time_spent_ms": "1200"}
+    response = client.post(reverse("api-submit", args=[project.pk, lease["id"]]), body, format="json")
+    assert response.status_code == 201
+    judgment = Judgment.objects.get(pk=response.json()["id"])
+    assert (judgment.client_key, judgment.time_spent_ms) == ("padded-ключ", 1200)

@@ -76,7 +76,7 @@ def main() -> None:
         lease = done.json()["next"]
 
     if args.protocol == "one-step":
-        round_trip = one_step  # noqa: F811  # one request per judgment
+        round_trip = one_step  # one request per judgment
         one_step()  # the claim, outside the rounds
     for _ in range(20):  # warm caches and imports
         round_trip()

@@ -268,7 +268,7 @@ def test_claim_and_submit_bodies_are_exactly_what_the_documented_serializers_giv
 
 
 @pytest.mark.parametrize(
-    "body, field",
+    ("body", "field"),
     [
         ({"payload": {"outcome": "tie"}, "client_key": "k", "time_spent_ms": -1}, "time_spent_ms"),
         ({"payload": {"outcome": "tie"}, "client_key": "k", "time_spent_ms": True}, "time_spent_ms"),

@@ -70,7 +70,9 @@ def main() -> None:
             "time_spent_ms": 1000,
         }
         done = client.post(
-            f"/api/v1/projects/{project.pk}/assignments/{lease['id']}/submit-next/", body, content_type="application/json"
+            f"/api/v1/projects/{project.pk}/assignments/{lease['id']}/submit-next/",
+            body,
+            content_type="application/json",
         )
         assert done.status_code == 201, done.content
         lease = done.json()["next"]
@@ -101,7 +103,9 @@ def main() -> None:
     for _ in range(args.rounds):
         round_trip()
     profiler.disable()
-    print(f"{per_round:.1f} ms CPU per judgment ({args.protocol}) in this process (no profiler), {len(queries)} SQL queries:")
+    print(
+        f"{per_round:.1f} ms CPU per judgment ({args.protocol}) in this process (no profiler), {len(queries)} SQL queries:"
+    )
     for ms, sql in queries:
         print(f"  {ms:6.2f} ms  {' '.join(sql.split())[:150]}")
     for key in ("cumulative", "tottime"):

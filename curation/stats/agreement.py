@@ -28,13 +28,14 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Literal
-
-import krippendorff
-import numpy as np
-from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss_kappa
+from typing import TYPE_CHECKING, Literal
 
 from curation.stats.labels import NO_DIRECTION, Label, Unit
+
+# scipy, statsmodels, krippendorff and numpy are imported where they are used: at module level they
+# cost every web and worker process ~140 MB and ~1 s (BENCHMARKS.md, export RSS), and most never compute agreement.
+if TYPE_CHECKING:
+    import numpy as np
 
 Level = Literal["nominal", "ordinal", "interval"]
 NOMINAL: Level = "nominal"
@@ -84,6 +85,8 @@ def percent_agreement(groups: Iterable[Sequence[Hashable]]) -> float | None:
 
 def _value_counts(groups: Sequence[Sequence[Hashable]], domain: Sequence[Hashable]) -> np.ndarray:
     index = {value: n for n, value in enumerate(domain)}
+    import numpy as np
+
     counts = np.zeros((len(groups), len(domain)), dtype=np.float64)  # (units, values)
     for row, group in enumerate(groups):
         for value in group:
@@ -100,6 +103,9 @@ def krippendorff_alpha(groups: Iterable[Sequence[Hashable]], domain: Sequence[Ha
     pairable = _pairable(groups)
     if not pairable or len({v for g in pairable for v in g}) < 2:
         return None  # one annotator, or no variation: alpha is 0/0
+    import krippendorff
+    import numpy as np
+
     if level == NOMINAL:
         # Nominal distances ignore the values themselves, so categories are passed as column indices.
         value = krippendorff.alpha(
@@ -127,6 +133,8 @@ def fleiss_kappa(groups: Iterable[Sequence[Hashable]], domain: Sequence[Hashable
     marginal = table.sum(axis=0) / table.sum()
     if math.isclose(float((marginal**2).sum()), 1.0):
         return None, len(used)  # everyone used one category: chance agreement is 1, kappa is 0/0
+    from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss_kappa
+
     return float(_fleiss_kappa(table, method="fleiss")), len(used)
 
 

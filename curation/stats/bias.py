@@ -28,8 +28,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
 
-from scipy.stats import spearmanr
-
 from curation.stats.facts import JudgmentFact
 from curation.stats.labels import ranking_tiers, rating_scores
 from curation.stats.proportions import Proportion, proportion
@@ -147,6 +145,8 @@ def _rating(facts: Sequence[JudgmentFact], scales: Mapping[str, tuple[int, int]]
             ys.append(fmean(parts))
     if len(xs) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
         return BiasStats(length_correlation_n=len(xs))  # a constant has no rank correlation
+    from scipy.stats import spearmanr  # lazily: see curation.stats.agreement
+
     result = spearmanr(xs, ys)
     return BiasStats(
         length_correlation=float(result.statistic),

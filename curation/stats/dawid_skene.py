@@ -29,9 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-import numpy as np
-from scipy.special import logsumexp
-
 from curation.stats.labels import Label, Unit
 
 MIN_SHARED_UNITS = 10  # units with two or more answers
@@ -61,6 +58,8 @@ class DawidSkene:
         rows = [n for n, c in enumerate(self.classes) if mass[c] >= 1]
         if len(rows) < 2 or annotator not in self.confusion:
             return None
+        import numpy as np  # lazily: see curation.stats.agreement
+
         matrix = np.asarray(self.confusion[annotator])
         k = len(rows)
         total = sum(float(((matrix[a] - matrix[b]) ** 2).sum()) for a, b in combinations(rows, 2))
@@ -86,6 +85,9 @@ def dawid_skene(
     tol: float = 1e-6,
     prior_strength: float = 2.0,
 ) -> DawidSkene:
+    import numpy as np  # lazily: see curation.stats.agreement
+    from scipy.special import logsumexp
+
     units = sorted({label.unit for label in labels})
     annotators = sorted({label.annotator for label in labels})
     unit_index = {u: n for n, u in enumerate(units)}

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from scipy.stats import binomtest
-from statsmodels.stats.proportion import proportion_confint
-
 CONFIDENCE = 0.95
 
 
@@ -28,6 +25,9 @@ def proportion(k: int, n: int, *, expected: float = 0.5) -> Proportion | None:
     """``k`` successes out of ``n``; None when ``n`` is 0 (no rate at all, rather than 0 %)."""
     if n <= 0:
         return None
+    from scipy.stats import binomtest  # lazily: see curation.stats.agreement
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(k, n, alpha=1 - CONFIDENCE, method="wilson")
     p_value = float(binomtest(k, n, min(max(expected, 0.0), 1.0)).pvalue)
     return Proportion(k=k, n=n, rate=k / n, low=float(low), high=float(high), expected=expected, p_value=p_value)

@@ -32,8 +32,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from statistics import fmean, median
 
-from scipy.stats import binomtest, spearmanr
-
 from annotation.schemas import gold_matches
 from curation.stats.bias import bias_stats
 from curation.stats.consensus import majority_vote
@@ -144,6 +142,8 @@ def _categorical_fit(
     units = sum(mine.values())
     chance = sum(mine[c] * theirs[c] for c in mine) / (units * units)
     agreement = fmean(fmean(hits) for hits in per_judgment)
+    from scipy.stats import binomtest  # lazily: see curation.stats.agreement
+
     if kind == "pairwise":
         agree = sum(sum(hits) for hits in per_judgment)
         above = binomtest(agree, units, chance, alternative="greater").pvalue
@@ -181,6 +181,8 @@ def _rating_fit(
     agreement = fmean(1 - abs(x - y) for x, y in zip(xs, ys, strict=True))
     above = below = None
     if len(xs) >= 3 and len(set(xs)) > 1 and len(set(ys)) > 1:
+        from scipy.stats import spearmanr  # lazily: see curation.stats.agreement
+
         above = float(spearmanr(xs, ys, alternative="greater").pvalue)
         below = float(spearmanr(xs, ys, alternative="less").pvalue)
     return ConsensusFit(len(xs), agreement, None, above, below)

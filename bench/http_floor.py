@@ -5,8 +5,10 @@ same annotator processes, so the judgments per second it reaches are the most an
 sync-worker server can give on this machine before Django, DRF or the database do anything. It is
 the second raw limit next to ``pgbench``: what the HTTP layer alone costs.
 
-The answers have the shape the annotator loop reads (``id`` and ``responses`` on a claim), so the
-loop runs unchanged.
+The answers have the shape the annotator loop reads (``id`` and ``responses`` on a claim, ``next`` on a
+submit-next), so the loop runs unchanged, for both protocols and both load shapes: the paced runs give
+the latency floor (a request that arrives after seconds of idleness), the saturated ones the throughput
+floor.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 _CLAIM = json.dumps({"id": 1, "item": 1, "responses": [{"id": 1, "text": "a"}, {"id": 2, "text": "b"}]}).encode()
 _SUBMIT = json.dumps({"id": 1, "status": "submitted"}).encode()
+_SUBMIT_NEXT = json.dumps({"judgment": {"id": 1}, "next": json.loads(_CLAIM)}).encode()
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -26,6 +29,8 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     path = environ.get("PATH_INFO", "")
     if path.endswith("/submit/"):
         status, body = "201 Created", _SUBMIT
+    elif path.endswith("/submit-next/"):
+        status, body = "201 Created", _SUBMIT_NEXT
     else:
         status, body = "200 OK", _CLAIM
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])

@@ -297,22 +297,38 @@ def gunicorn(workers: int, app: str = "config.wsgi:application") -> subprocess.P
     raise RuntimeError("gunicorn did not start")
 
 
-def http_floor(workers: int, counts: list[int], seconds: float, warmup: float) -> list[dict[str, Any]]:
-    """Saturated runs against ``bench.http_floor`` (no Django, no database): the HTTP layer's own limit."""
+def http_floor(
+    workers: int, counts: list[int], seconds: float, warmup: float, think: float = 0.0, protocols: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """Runs against ``bench.http_floor`` (no Django, no database): the HTTP layer's own limit.
+
+    Saturated runs of the two-step protocol (the throughput floor); with ``think`` > 0, also paced runs
+    of each of ``protocols`` (the latency floor: the same annotator processes, idle between requests).
+    """
     server = gunicorn(workers, "bench.http_floor:application")
     probe = CpuProbe(server.pid)
     runs = []
+    shapes = [(0.0, "two-step", "saturated")] + [(think, p, "paced") for p in protocols if think > 0]
     try:
         load_run(0, ["floor"] * (2 * workers), 3, 0.0, 0)
-        for n in counts:
-            run = load_run(0, ["floor"] * n, seconds, 0.0, warmup, probe)
-            run.update(size=0, mode="http floor", loadavg=c.loadavg())
-            runs.append(run)
-            print(json.dumps(run))
+        for pause, protocol, mode in shapes:
+            for n in counts:
+                run = load_run(0, ["floor"] * n, seconds, pause, warmup, probe, protocol)
+                run.update(size=0, mode=f"http floor, {mode}", loadavg=c.loadavg())
+                runs.append(run)
+                print(json.dumps(run))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait()
     return runs
+
+
+def floor_table(floor: list[dict[str, Any]]) -> str:
+    keys = ["mode", "protocol", "annotators", "claim_p50", "claim_p95", "submit_p50", "submit_p95", "pair_p95"]
+    keys += ["judgments_per_s", "app_cpu_ms", "client_cpu_ms"]
+    headers = ["floor", "protocol", "annot.", "claim p50", "p95", "submit p50", "p95", "pair p95", "judg./s"]
+    headers += ["server CPU ms", "client CPU ms"]
+    return c.table([[r.get(k) for k in keys] for r in floor], headers)
 
 
 def main() -> None:
@@ -342,7 +358,8 @@ def main() -> None:
     raw = pgbench(clients=10, seconds=15)
     print(f"pgbench: {raw['tps']:.0f} TPS (TPC-B-like, 10 clients, scale 10)")
     if args.floor_only:
-        floor = http_floor(args.workers, counts, args.seconds, args.warmup)
+        floor = http_floor(args.workers, counts, args.seconds, args.warmup, args.think, tuple(protocols))
+        print("\n" + floor_table(floor))
         best = max(r["judgments_per_s"] for r in floor)
         print(f"\nHTTP floor: {best} judgments/s = {best / raw['tps']:.2f} x pgbench TPS ({raw['tps']:.0f})")
         c.save("queue-floor", {"machine": info, "gunicorn_workers": args.workers, "pgbench": raw, "floor": floor})
@@ -385,7 +402,7 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait()
-    floor = http_floor(args.workers, counts, args.seconds, args.warmup)
+    floor = http_floor(args.workers, counts, args.seconds, args.warmup, args.think, tuple(protocols))
 
     result = {
         "machine": info,
@@ -425,6 +442,7 @@ def main() -> None:
     print(f"\nbest throughput {best} judgments/s = {best / raw['tps']:.2f} x pgbench TPS ({raw['tps']:.0f})")
     top = max(r["judgments_per_s"] for r in floor)
     print(f"HTTP floor (bare WSGI, same gunicorn and clients): {top} judgments/s = {top / raw['tps']:.2f} x pgbench")
+    print("\n" + floor_table(floor))
     print(f"\nclaim plan at {size:,} items:\n{plan}")
     c.save("queue", {**result, "plan": plan})
     c.drop_database(DB)

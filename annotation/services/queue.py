@@ -110,7 +110,12 @@ _MEMBERSHIP_SQL = (
     " LEFT JOIN curation_projectquality q ON q.project_id = m.project_id"
     " WHERE m.user_id = %s AND m.project_id = %s AND m.role IN (%s, %s, %s)"
 )
-_STALE_SQL = "SELECT 1 FROM annotation_assignment WHERE project_id = %s AND status = %s AND expires_at <= %s"
+# 'active' is written into these statements, not passed: a prepared statement's generic plan (see
+# _execute_custom_plan) can use the partial indexes on status = 'active' only when the statement says
+# so itself. With the status as a parameter, the stale probe's generic plan scanned every lease of the
+# project (29 ms at 300k leases, against 0.02 ms through assignment_active_expiry).
+assert AssignmentStatus.ACTIVE.value == "active"
+_STALE_SQL = "SELECT 1 FROM annotation_assignment WHERE project_id = %s AND status = 'active' AND expires_at <= %s"
 
 
 def _lock_membership(
@@ -124,7 +129,7 @@ def _lock_membership(
     """
     stale = "false" if stale_before is None else f"EXISTS ({_STALE_SQL})"
     sql = _MEMBERSHIP_SQL.format(stale=stale) + (" FOR UPDATE OF m" if _row_locks() else "")
-    params: list[Any] = [] if stale_before is None else [project.pk, AssignmentStatus.ACTIVE.value, _when(stale_before)]
+    params: list[Any] = [] if stale_before is None else [project.pk, _when(stale_before)]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, annotator.pk, project.pk, *[str(r) for r in ANNOTATING_ROLES]])
         row = cursor.fetchone()
@@ -151,8 +156,8 @@ def leases_expire(*, project: Project | None = None, now: datetime | None = None
     expired = 0
     with transaction.atomic():
         # SKIP LOCKED: a lease that another transaction is submitting or expiring right now is theirs.
-        sql = "SELECT id, item_id FROM annotation_assignment WHERE status = %s AND expires_at <= %s"
-        params: list[Any] = [AssignmentStatus.ACTIVE.value, _when(now)]
+        sql = "SELECT id, item_id FROM annotation_assignment WHERE status = 'active' AND expires_at <= %s"
+        params: list[Any] = [_when(now)]
         if project is not None:
             sql += " AND project_id = %s"
             params.append(project.pk)
@@ -180,8 +185,8 @@ def _live_leases(*, annotator: User, project: Project, now: datetime) -> list[As
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id FROM annotation_assignment WHERE project_id = %s AND annotator_id = %s"
-            " AND status = %s AND expires_at > %s",
-            [project.pk, annotator.pk, AssignmentStatus.ACTIVE.value, _when(now)],
+            " AND status = 'active' AND expires_at > %s",
+            [project.pk, annotator.pk, _when(now)],
         )
         ids = [pk for (pk,) in cursor.fetchall()]
     if not ids:  # the usual case: the annotator submitted what they held
@@ -194,6 +199,22 @@ _FIRST_OPEN_SQL = (
     " AND NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %s)"
     " ORDER BY i.priority DESC, i.id LIMIT 1{lock}"
 )
+
+
+def _execute_custom_plan(cursor: Any, sql: str, params: list[Any]) -> None:
+    """Run ``sql`` never prepared, so Postgres plans it for this project every time.
+
+    Every other statement may be prepared and, after five runs on a connection, run on a generic plan
+    (Postgres's default ``plan_cache_mode``), which saves its planning: ~1.5 ms of database CPU per
+    judgment (bench/queue). This one walks a project's items in priority order, and a plan made for no
+    project in particular must not decide how: its generic plan is sound today (checked at 1M items),
+    but it is the statement whose plan matters most, and planning it costs ~0.2 ms.
+    """
+    if connection.vendor != "postgresql":
+        cursor.execute(sql, params)
+        return
+    with connection.wrap_database_errors:
+        cursor.cursor.execute(sql, params, prepare=False)
 
 
 def _first_open(*, project: Project, annotator: User, gold: bool | None) -> Item | None:
@@ -209,7 +230,7 @@ def _first_open(*, project: Project, annotator: User, gold: bool | None) -> Item
     )
     params: list[Any] = [project.pk] + ([] if gold is None else [gold]) + [annotator.pk]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute_custom_plan(cursor, sql, params)
         row = cursor.fetchone()
     return model_from_row(Item, row) if row is not None else None
 

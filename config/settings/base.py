@@ -80,16 +80,16 @@ def _database() -> dict[str, object]:
         postgres = "postgresql" in str(db.get("ENGINE", ""))
         if postgres and env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
             # Server-side binding lets psycopg prepare a statement once it has run 5 times on a
-            # connection: Postgres then skips parsing. Plans stay custom (planned for the actual
-            # values): with the default plan_cache_mode, Postgres switched to one generic plan for
-            # every project and the database's CPU per claim+submit at 1M items doubled (4.3 ->
-            # 8.6 ms, bench/queue); forced custom plans it fell to 2.9 ms.
+            # connection: Postgres then skips parsing and, where a generic plan costs no more than
+            # the custom ones (plan_cache_mode auto, the default), planning too: 3.0 -> 1.6 ms of
+            # database CPU per queue judgment (bench/queue). The one statement whose plan must suit
+            # the project at hand, the claim's walk of the items, is never prepared
+            # (annotation.services.queue._execute_custom_plan). Trap: a generic plan cannot use a
+            # partial index (WHERE status = 'active') when the status is a parameter; such statements
+            # write the value into their SQL (the stale-lease probe's generic plan scanned every lease
+            # of the project: why forced custom plans had been set here before).
             # Turn it off behind a pooler in transaction mode (PgBouncer before 1.21).
-            options: dict[str, object] = {
-                "server_side_binding": True,
-                "prepare_threshold": 5,
-                "options": "-c plan_cache_mode=force_custom_plan",
-            }
+            options: dict[str, object] = {"server_side_binding": True, "prepare_threshold": 5}
             options.update(cast(dict[str, object], db.get("OPTIONS") or {}))
             db["OPTIONS"] = options
         return db

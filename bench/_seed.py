@@ -118,5 +118,9 @@ def judgments_seed(*, project_id: int, annotator_ids: list[int]) -> None:
 
 
 def analyze() -> None:
+    """Statistics and visibility maps for what was seeded, and its pages written out before anything is
+    measured (without the CHECKPOINT, the seeding's gigabyte of dirty pages was flushed during the next
+    runs: a 1M-item queue run once measured that flush as a 40 % slowdown)."""
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
+        cur.execute("CHECKPOINT")

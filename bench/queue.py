@@ -258,25 +258,16 @@ def pgbench(clients: int, seconds: int) -> dict[str, Any]:
 
 
 def claim_plan(project: Any, token_user_id: int) -> str:
-    """EXPLAIN ANALYZE of the claim's own SELECT, captured from a real claim that is rolled back."""
+    """EXPLAIN ANALYZE of the claim's own SELECT for this annotator, as the queue runs it (rolled back)."""
     from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
 
-    from annotation.services.queue import assignment_claim_next
-    from core.models import User
+    from annotation.models import Item
+    from annotation.services.queue import _FIRST_OPEN_SQL
+    from core.db import columns
 
-    user = User.objects.get(pk=token_user_id)
-    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        assignment_claim_next(annotator=user, project=project)
-        transaction.set_rollback(True)
-    # The claim is hand-written SQL (``annotation.services.queue._FIRST_OPEN_SQL``): match it unquoted.
-    sql = next(
-        q["sql"]
-        for q in queries.captured_queries
-        if "FROM annotation_item" in q["sql"].replace('"', "") and "SKIP LOCKED" in q["sql"]
-    )
+    sql = _FIRST_OPEN_SQL.format(columns=columns(Item, "i"), gold="", lock=" FOR UPDATE OF i SKIP LOCKED")
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, [project.pk, token_user_id])
         plan = "\n".join(row[0] for row in cur.fetchall())
         transaction.set_rollback(True)
     return f"{sql}\n\n{plan}"

@@ -258,7 +258,7 @@ def pgbench(clients: int, seconds: int) -> dict[str, Any]:
 
 
 def claim_plan(project: Any, token_user_id: int) -> str:
-    """EXPLAIN ANALYZE of the claim's own SELECT for this annotator, as the queue runs it (rolled back)."""
+    """EXPLAIN ANALYZE of the claim's own SELECT for this annotator, as the queue writes it (rolled back)."""
     from django.db import connection, transaction
 
     from annotation.models import Item

@@ -110,10 +110,10 @@ _MEMBERSHIP_SQL = (
     " LEFT JOIN curation_projectquality q ON q.project_id = m.project_id"
     " WHERE m.user_id = %s AND m.project_id = %s AND m.role IN (%s, %s, %s)"
 )
-# 'active' is written into these statements, not passed: a prepared statement's generic plan (see
-# _execute_custom_plan) can use the partial indexes on status = 'active' only when the statement says
-# so itself. With the status as a parameter, the stale probe's generic plan scanned every lease of the
-# project (29 ms at 300k leases, against 0.02 ms through assignment_active_expiry).
+# 'active' is written into these statements, not passed: a generic plan of a prepared statement can use
+# the partial indexes on status = 'active' only when the statement says so itself. With the status as a
+# parameter, the stale probe's generic plan scanned every lease of the project (29 ms at 300k leases,
+# against 0.02 ms through assignment_active_expiry). Plans are forced custom today (config/settings/base.py).
 assert AssignmentStatus.ACTIVE.value == "active"
 _STALE_SQL = "SELECT 1 FROM annotation_assignment WHERE project_id = %s AND status = 'active' AND expires_at <= %s"
 
@@ -201,22 +201,6 @@ _FIRST_OPEN_SQL = (
 )
 
 
-def _execute_custom_plan(cursor: Any, sql: str, params: list[Any]) -> None:
-    """Run ``sql`` never prepared, so Postgres plans it for this project every time.
-
-    Every other statement may be prepared and, after five runs on a connection, run on a generic plan
-    (Postgres's default ``plan_cache_mode``), which saves its planning: ~1.5 ms of database CPU per
-    judgment (bench/queue). This one walks a project's items in priority order, and a plan made for no
-    project in particular must not decide how: its generic plan is sound today (checked at 1M items),
-    but it is the statement whose plan matters most, and planning it costs ~0.2 ms.
-    """
-    if connection.vendor != "postgresql":
-        cursor.execute(sql, params)
-        return
-    with connection.wrap_database_errors:
-        cursor.cursor.execute(sql, params, prepare=False)
-
-
 def _first_open(*, project: Project, annotator: User, gold: bool | None) -> Item | None:
     """The highest-priority open item this annotator never had, locked; None if there is none.
 
@@ -230,7 +214,7 @@ def _first_open(*, project: Project, annotator: User, gold: bool | None) -> Item
     )
     params: list[Any] = [project.pk] + ([] if gold is None else [gold]) + [annotator.pk]
     with connection.cursor() as cursor:
-        _execute_custom_plan(cursor, sql, params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return model_from_row(Item, row) if row is not None else None
 

@@ -80,16 +80,18 @@ def _database() -> dict[str, object]:
         postgres = "postgresql" in str(db.get("ENGINE", ""))
         if postgres and env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
             # Server-side binding lets psycopg prepare a statement once it has run 5 times on a
-            # connection: Postgres then skips parsing and, where a generic plan costs no more than
-            # the custom ones (plan_cache_mode auto, the default), planning too: 3.0 -> 1.6 ms of
-            # database CPU per queue judgment (bench/queue). The one statement whose plan must suit
-            # the project at hand, the claim's walk of the items, is never prepared
-            # (annotation.services.queue._execute_custom_plan). Trap: a generic plan cannot use a
-            # partial index (WHERE status = 'active') when the status is a parameter; such statements
-            # write the value into their SQL (the stale-lease probe's generic plan scanned every lease
-            # of the project: why forced custom plans had been set here before).
+            # connection: Postgres then skips parsing. Plans stay custom (planned for the actual
+            # values). With Postgres's default plan_cache_mode (auto) prepared statements may switch
+            # to one generic plan: in bench/queue (2026-12-06) that cut the database's CPU per
+            # judgment at 10k items (3.8 -> 2.9 ms) but doubled it at 1M (4.5 -> 6-9 ms, growing
+            # with the judgments made), the same trap as in the first measurement; the statement at
+            # fault is not identified yet (auto_explain would tell). Forced custom plans it is.
             # Turn it off behind a pooler in transaction mode (PgBouncer before 1.21).
-            options: dict[str, object] = {"server_side_binding": True, "prepare_threshold": 5}
+            options: dict[str, object] = {
+                "server_side_binding": True,
+                "prepare_threshold": 5,
+                "options": "-c plan_cache_mode=force_custom_plan",
+            }
             options.update(cast(dict[str, object], db.get("OPTIONS") or {}))
             db["OPTIONS"] = options
         return db

@@ -95,9 +95,8 @@ PREPARED = (
 )
 
 
-# Postgres's own plan_cache_mode (auto) either way: the claim's walk opts out of prepared plans itself.
-@pytest.mark.parametrize(("flag", "expected"), [(None, ["auto", "1"]), ("false", ["auto", "0"])])
-def test_postgres_prepares_repeated_statements_unless_turned_off(tmp_path, flag, expected):
+@pytest.mark.parametrize(("flag", "expected"), [(None, ["force_custom_plan", "1"]), ("false", ["auto", "0"])])
+def test_postgres_prepares_repeated_statements_with_custom_plans_unless_turned_off(tmp_path, flag, expected):
     # The server's own database: what is checked is the connection, not a schema.
     env = prod_env(LOOP_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres")
     if flag is not None:

@@ -14,10 +14,10 @@ import cProfile
 import io
 import pstats
 import time
-import uuid
 
 from bench import _common as c
 from bench import _seed
+from bench.queue import _answer
 
 DB = "bench_queue_profile"
 
@@ -48,11 +48,7 @@ def main() -> None:
 
     def round_trip() -> None:
         lease = client.post(f"/api/v1/projects/{project.pk}/queue/claim/").json()
-        body = {
-            "payload": {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"},
-            "client_key": uuid.uuid4().hex,
-            "time_spent_ms": 1000,
-        }
+        body = _answer(lease)  # the HTTP benchmark's answer
         done = client.post(
             f"/api/v1/projects/{project.pk}/assignments/{lease['id']}/submit/", body, content_type="application/json"
         )
@@ -64,11 +60,7 @@ def main() -> None:
         nonlocal lease
         if not lease:
             lease = client.post(f"/api/v1/projects/{project.pk}/queue/claim/").json()
-        body = {
-            "payload": {"outcome": "preferred", "preferred": lease["responses"][0]["id"], "strength": "better"},
-            "client_key": uuid.uuid4().hex,
-            "time_spent_ms": 1000,
-        }
+        body = _answer(lease)  # the HTTP benchmark's answer
         done = client.post(
             f"/api/v1/projects/{project.pk}/assignments/{lease['id']}/submit-next/",
             body,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -10,9 +11,15 @@ M = TypeVar("M", bound=models.Model)
 _CONVERTERS: dict[tuple[type[models.Model], str], list[tuple[list[Any], Any]]] = {}
 
 
+@cache  # a handful of (model, alias) pairs, asked for on every claim and submit
 def columns(model: type[models.Model], alias: str) -> str:
     """Every concrete column of ``model`` in field order (``alias."column", ...``), for ``model_from_row``."""
     return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+
+
+@cache
+def _attnames(model: type[models.Model]) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
 
 
 def model_from_row(model: type[M], values: Any) -> M:
@@ -34,7 +41,7 @@ def model_from_row(model: type[M], values: Any) -> M:
     for n, (functions, col) in enumerate(converters):
         for function in functions:
             row[n] = function(row[n], col, connection)
-    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], row)
+    return model.from_db(connection.alias, _attnames(model), row)
 
 
 def connection_reset_if_dropped() -> None:

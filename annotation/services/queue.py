@@ -10,6 +10,7 @@ without a judgment (expired, skipped, flagged) gives its slot back exactly once:
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -96,9 +97,35 @@ def _row_locks() -> bool:
     return bool(connection.features.has_select_for_update_skip_locked)
 
 
-def _postgres() -> bool:
-    """Data-modifying CTEs (several writes in one statement, one round trip): Postgres only."""
-    return connection.vendor == "postgresql"
+def _write_together(first: str, first_params: list[Any], *others: tuple[str, list[Any]]) -> Any:
+    """Run ``first`` (an INSERT ... RETURNING id) and ``others`` (UPDATEs); return the inserted id.
+
+    On Postgres all of them are one statement, one round trip (data-modifying CTEs, each run once whether
+    or not the final SELECT reads it); SQLite has no such CTEs and runs them one after the other.
+    Only constant SQL is joined here; every value is a parameter.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(first, first_params)
+            (new_id,) = cursor.fetchone()
+            for sql, params in others:
+                cursor.execute(sql, params)
+            return new_id
+        parts = [f"w0 AS ({first})"] + [f"w{n} AS ({sql})" for n, (sql, _) in enumerate(others, 1)]
+        params = first_params + [value for _, values in others for value in values]
+        cursor.execute(f"WITH {', '.join(parts)} SELECT id FROM w0", params)  # noqa: S608  # nosec: constants
+        (new_id,) = cursor.fetchone()
+        return new_id
+
+
+_INSERT_LEASE = (
+    "INSERT INTO annotation_assignment"
+    " (project_id, item_id, annotator_id, status, created_at, expires_at, display_order, reason)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+_TAKE_SLOT = "UPDATE annotation_item SET open_slots = open_slots - 1 WHERE id = %s"
+_CLOSE_LEASE = "UPDATE annotation_assignment SET status = %s, finished_at = %s WHERE id = %s"
+_COUNT_JUDGMENT = "UPDATE annotation_item SET submitted_count = submitted_count + 1 WHERE id = %s"
 
 
 def _when(value: datetime) -> Any:
@@ -266,21 +293,7 @@ def _claim_new(
         Assignment._meta.get_field("display_order").get_db_prep_save(order, connection),
         "",
     ]
-    insert = (
-        "INSERT INTO annotation_assignment"
-        " (project_id, item_id, annotator_id, status, created_at, expires_at, display_order, reason)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-    )
-    take_slot = "UPDATE annotation_item SET open_slots = open_slots - 1 WHERE id = %s"
-    with connection.cursor() as cursor:
-        if _postgres():  # both writes in one round trip
-            both = f"WITH a AS ({insert}), s AS ({take_slot}) SELECT id FROM a"  # noqa: S608  # nosec: constants
-            cursor.execute(both, [*values, item.pk])
-            (assignment.pk,) = cursor.fetchone()
-        else:
-            cursor.execute(insert, values)
-            (assignment.pk,) = cursor.fetchone()
-            cursor.execute(take_slot, [item.pk])
+    assignment.pk = _write_together(_INSERT_LEASE, values, (_TAKE_SLOT, [item.pk]))
     item.open_slots -= 1
     assignment._state.adding = False  # a saved row from here on, as if the ORM had inserted it
     assignment._state.db = connection.alias
@@ -384,34 +397,28 @@ _SUBMIT_READ_SQL = (
 )
 
 
+@functools.cache
+def _judgment_insert_sql() -> tuple[list[Any], str]:
+    """The judgment's fields (all but the id) and its INSERT ... RETURNING id, built once."""
+    fields = [f for f in Judgment._meta.concrete_fields if not f.primary_key]
+    names = ", ".join(f'"{f.column}"' for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return fields, f"INSERT INTO annotation_judgment ({names}) VALUES ({placeholders}) RETURNING id"  # noqa: S608  # nosec: model's columns
+
+
 def _judgment_insert(judgment: Judgment, *, assignment_id: int, item_id: int, now: datetime) -> None:
-    """Insert ``judgment``, close its lease and count it on the item: one statement on Postgres.
+    """Insert ``judgment``, close its lease and count it on the item (one statement on Postgres).
 
     Values are prepared by each field as ``Model.save`` would (``pre_save`` sets ``created_at``).
     """
-    if not _postgres():
-        judgment.save(force_insert=True)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE annotation_assignment SET status = %s, finished_at = %s WHERE id = %s",
-                [AssignmentStatus.SUBMITTED.value, _when(now), assignment_id],
-            )
-            cursor.execute("UPDATE annotation_item SET submitted_count = submitted_count + 1 WHERE id = %s", [item_id])
-        return
-    fields = [f for f in Judgment._meta.concrete_fields if not f.primary_key]
+    fields, insert = _judgment_insert_sql()
     values = [f.get_db_prep_save(f.pre_save(judgment, True), connection) for f in fields]
-    # Column names from the model, values as parameters.
-    columns = ", ".join(f'"{f.column}"' for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = (
-        f"WITH j AS (INSERT INTO annotation_judgment ({columns}) VALUES ({placeholders}) RETURNING id),"  # noqa: S608  # nosec
-        " a AS (UPDATE annotation_assignment SET status = %s, finished_at = %s WHERE id = %s),"
-        " i AS (UPDATE annotation_item SET submitted_count = submitted_count + 1 WHERE id = %s)"
-        " SELECT id FROM j"
+    judgment.pk = _write_together(
+        insert,
+        values,
+        (_CLOSE_LEASE, [AssignmentStatus.SUBMITTED.value, _when(now), assignment_id]),
+        (_COUNT_JUDGMENT, [item_id]),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, AssignmentStatus.SUBMITTED.value, _when(now), assignment_id, item_id])
-        (judgment.pk,) = cursor.fetchone()
     judgment._state.adding = False
     judgment._state.db = connection.alias
 

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from annotation.models import Assignment, AssignmentStatus, Item, Judgment
 from annotation.selectors import AssignmentView, assignment_view
 from annotation.services.queue import (
+    ClaimResult,
     InvalidPayload,
     LeaseClosed,
     LeaseExpired,
@@ -30,6 +31,7 @@ from annotation.services.queue import (
     assignment_claim_next,
     assignment_release,
     judgment_submit,
+    judgment_submit_and_claim,
 )
 from core.models import Project, Role, User
 from core.selectors import membership_get, project_get_for_user, project_list_for_user
@@ -307,8 +309,11 @@ def _queue_error(exc: QueueError) -> ApiResponse:
 
 def _claim(request: Request, project: Project) -> dict[str, Any] | None:
     """The caller's next lease, serialised (None: nothing left); QueueError as the claim raises it."""
-    result = assignment_claim_next(annotator=_user(request), project=project)
-    if result.assignment is None:
+    return _lease_of(assignment_claim_next(annotator=_user(request), project=project))
+
+
+def _lease_of(result: ClaimResult | None) -> dict[str, Any] | None:
+    if result is None or result.assignment is None:
         return None
     view = assignment_view(assignment=result.assignment, responses=result.responses or None, messages=result.messages)
     return _lease_data(view)
@@ -342,6 +347,12 @@ class Submit(APIView):
         return self.submit(request, _project(request, project_id), assignment_id)
 
     def submit(self, request: Request, project: Project, assignment_id: int) -> ApiResponse:
+        return self.record(request, project, assignment_id, then_claim=False)[0]
+
+    def record(
+        self, request: Request, project: Project, assignment_id: int, *, then_claim: bool
+    ) -> tuple[ApiResponse, ClaimResult | None]:
+        """The answer's response and, with ``then_claim``, the claim made in the same transaction."""
         validated = _submit_body(request.data)
         if validated is None:
             body = SubmitSerializer(data=request.data)
@@ -351,27 +362,34 @@ class Submit(APIView):
                 _own_lease_or_404(request, project, assignment_id)
                 raise ValidationError(body.errors)
             validated = body.validated_data
+        answer = dict(
+            annotator=_user(request),
+            project=project,
+            assignment_id=assignment_id,
+            payload=validated["payload"],
+            client_key=validated["client_key"],
+            time_spent_ms=validated["time_spent_ms"],
+        )
+        claim: ClaimResult | None = None
         try:
-            result = judgment_submit(
-                annotator=_user(request),
-                project=project,
-                assignment_id=assignment_id,
-                payload=validated["payload"],
-                client_key=validated["client_key"],
-                time_spent_ms=validated["time_spent_ms"],
-            )
+            if then_claim:
+                result, claim = judgment_submit_and_claim(**answer)
+            else:
+                result = judgment_submit(**answer)
         except QueueError as exc:
-            return _queue_error(exc)
+            return _queue_error(exc), None
         code = status.HTTP_200_OK if result.duplicate else status.HTTP_201_CREATED
-        return ApiResponse(_judgment_data(result.judgment), status=code)
+        return ApiResponse(_judgment_data(result.judgment), status=code), claim
 
 
 class SubmitNext(Submit):
     """Submit this lease's answer and lease the next item, in one request: one round trip per judgment.
 
     The answer is recorded exactly as by ``submit`` (same errors, nothing claimed when it is refused);
-    then the next item is claimed as by ``queue/claim`` (``next`` is null when nothing is left). A resent
-    answer (same ``client_key``) is a 200 with the first judgment and the same live lease, not a second one.
+    then the next item is claimed as by ``queue/claim``, in the same transaction (``next`` is null when
+    nothing is left, or when the claim is refused right after the answer: the membership was just
+    suspended, and ``queue/claim`` says why). A resent answer (same ``client_key``) is a 200 with the
+    first judgment and the same live lease, not a second one.
     """
 
     @extend_schema(
@@ -383,17 +401,10 @@ class SubmitNext(Submit):
         },
     )
     def post(self, request: Request, project_id: int, assignment_id: int) -> ApiResponse:
-        project = _project(request, project_id)
-        submitted = self.submit(request, project, assignment_id)
+        submitted, claim = self.record(request, _project(request, project_id), assignment_id, then_claim=True)
         if submitted.status_code not in (status.HTTP_200_OK, status.HTTP_201_CREATED):
             return submitted
-        try:
-            lease = _claim(request, project)
-        except QueueError:
-            # The answer is recorded; a claim refused right after it (the membership was just
-            # suspended) leaves nothing to serve, and queue/claim says why.
-            lease = None
-        return ApiResponse({"judgment": submitted.data, "next": lease}, status=submitted.status_code)
+        return ApiResponse({"judgment": submitted.data, "next": _lease_of(claim)}, status=submitted.status_code)
 
 
 class Release(APIView):

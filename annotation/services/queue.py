@@ -327,16 +327,25 @@ def _claim_next(
     *, annotator: User, project: Project, rng: random.Random | None, now: datetime, probe: bool
 ) -> ClaimResult:
     with transaction.atomic():
-        fraction, stale = _lock_membership(annotator=annotator, project=project, stale_before=now if probe else None)
-        if stale:
-            raise _StaleLeases
-        live = _live_leases(annotator=annotator, project=project, now=now)
-        if live:
-            return ClaimResult(live[0], ClaimReason.RESUMED)
-        assignment, responses, messages = _claim_new(
-            annotator=annotator, project=project, now=now, rng=rng, fraction=fraction
-        )
-        return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY, responses, messages)
+        return _claim_in_transaction(annotator=annotator, project=project, rng=rng, now=now, probe=probe)
+
+
+def _claim_in_transaction(
+    *, annotator: User, project: Project, rng: random.Random | None, now: datetime, probe: bool
+) -> ClaimResult:
+    """The claim's statements, in the caller's transaction. No atomic block of its own: NotAMember and
+    _StaleLeases are raised right after the first statement (the membership's lock, a read), before the
+    claim writes anything, so a caller that catches them may still commit what it wrote before."""
+    fraction, stale = _lock_membership(annotator=annotator, project=project, stale_before=now if probe else None)
+    if stale:
+        raise _StaleLeases
+    live = _live_leases(annotator=annotator, project=project, now=now)
+    if live:
+        return ClaimResult(live[0], ClaimReason.RESUMED)
+    assignment, responses, messages = _claim_new(
+        annotator=annotator, project=project, now=now, rng=rng, fraction=fraction
+    )
+    return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY, responses, messages)
 
 
 def assignment_prefetch(
@@ -442,11 +451,41 @@ def judgment_submit(
     when it was already submitted, skipped or flagged, InvalidPayload when the payload does not fit
     the project's schema. A resend with the same client key returns the first judgment.
     """
-    client_key = client_key.strip()[:64]
-    if not client_key:
-        raise InvalidPayload(SchemaError([FieldError("client_key", "missing; reload the page and try again")]))
+    submitted, _ = _submit(
+        annotator=annotator,
+        project=project,
+        assignment_id=assignment_id,
+        payload=payload,
+        client_key=client_key,
+        time_spent_ms=time_spent_ms,
+        suggestion_checkpoint=suggestion_checkpoint,
+        now=timezone.now(),
+        then_claim=False,
+    )
+    return submitted
+
+
+def judgment_submit_and_claim(
+    *,
+    annotator: User,
+    project: Project,
+    assignment_id: int,
+    payload: Any,
+    client_key: str,
+    time_spent_ms: int,
+    rng: random.Random | None = None,
+) -> tuple[SubmitResult, ClaimResult | None]:
+    """``judgment_submit`` then ``assignment_claim_next``, in one transaction: one BEGIN/COMMIT and one
+    WAL flush per judgment instead of two (each a round trip that wakes an idle machine; BENCHMARKS.md).
+
+    The answer is refused exactly as by ``judgment_submit`` (raised; nothing is claimed). The claim is
+    None when it was refused (NotAMember: the membership changed); the answer is recorded all the same.
+    A resend (same client key) returns the first judgment and the live lease, as a claim would.
+    When the project has expired leases, the judgment commits first, the leases expire in their own
+    transaction and the claim runs in a third, as ``assignment_claim_next`` does.
+    """
     now = timezone.now()
-    arguments: dict[str, Any] = dict(
+    submitted, claim = _submit(
         annotator=annotator,
         project=project,
         assignment_id=assignment_id,
@@ -454,22 +493,59 @@ def judgment_submit(
         client_key=client_key,
         time_spent_ms=time_spent_ms,
         now=now,
-        suggestion_checkpoint=suggestion_checkpoint,
+        then_claim=True,
+        rng=rng,
     )
+    if isinstance(claim, _StaleLeases):
+        leases_expire(project=project, now=now, limit=100)
+        try:
+            claim = _claim_next(annotator=annotator, project=project, rng=rng, now=now, probe=False)
+        except NotAMember:
+            claim = None
+    return submitted, claim if isinstance(claim, ClaimResult) else None
+
+
+def _submit(
+    *, client_key: str, then_claim: bool, **arguments: Any
+) -> tuple[SubmitResult, ClaimResult | QueueError | _StaleLeases | None]:
+    client_key = client_key.strip()[:64]
+    if not client_key:
+        raise InvalidPayload(SchemaError([FieldError("client_key", "missing; reload the page and try again")]))
     try:
-        outcome = _submit_in_transaction(**arguments)
+        outcome, claim = _submit_in_transaction(client_key=client_key, then_claim=then_claim, **arguments)
     except IntegrityError:
         # The same key was committed for another of this annotator's leases between our check and
         # our INSERT (no savepoint guards the INSERT: it would cost two statements on every submit).
         # The transaction rolled back whole; the second attempt finds the first answer and returns it.
-        outcome = _submit_in_transaction(**arguments)
+        outcome, claim = _submit_in_transaction(client_key=client_key, then_claim=then_claim, **arguments)
     # Raised only after commit, so an expired lease's slot is given back even though we refuse.
     if isinstance(outcome, QueueError):
         raise outcome
-    return outcome
+    return outcome, claim
 
 
 def _submit_in_transaction(
+    *, then_claim: bool, rng: random.Random | None = None, **arguments: Any
+) -> tuple[SubmitResult | QueueError, ClaimResult | QueueError | _StaleLeases | None]:
+    with transaction.atomic():
+        outcome = _record(**arguments)
+        if not then_claim or isinstance(outcome, QueueError):
+            return outcome, None
+        try:
+            claim = _claim_in_transaction(
+                annotator=arguments["annotator"],
+                project=arguments["project"],
+                rng=rng,
+                now=arguments["now"],
+                probe=True,
+            )
+        except (NotAMember, _StaleLeases) as exc:
+            # Raised after the claim's first statement, a read: the judgment above still commits.
+            return outcome, exc
+        return outcome, claim
+
+
+def _record(
     *,
     annotator: User,
     project: Project,
@@ -480,49 +556,49 @@ def _submit_in_transaction(
     now: datetime,
     suggestion_checkpoint: int | None = None,
 ) -> SubmitResult | QueueError:
-    with transaction.atomic():
-        assignment = _own_assignment(annotator=annotator, project=project, assignment_id=assignment_id)
-        # Checked after the lock: a double-click's second request waits here, then finds the first.
-        with connection.cursor() as cursor:
-            cursor.execute(_SUBMIT_READ_SQL, [annotator.pk, client_key, assignment.item_id])
-            found = cursor.fetchall()
-        if found[0][0] is not None:
-            return SubmitResult(Judgment.objects.get(pk=found[0][0]), duplicate=True)
-        if assignment.status == AssignmentStatus.ACTIVE and assignment.expires_at <= now:
-            _end_lease(assignment.pk, status=AssignmentStatus.EXPIRED, now=now)
-            return LeaseExpired(EXPIRED_MESSAGE)
-        if assignment.status == AssignmentStatus.EXPIRED:
-            return LeaseExpired(EXPIRED_MESSAGE)
-        if assignment.status != AssignmentStatus.ACTIVE:
-            return LeaseClosed(f"This item was already {assignment.get_status_display().lower()}.")
+    """The submit's statements, in the caller's transaction: the judgment, or the refusal to return."""
+    assignment = _own_assignment(annotator=annotator, project=project, assignment_id=assignment_id)
+    # Checked after the lock: a double-click's second request waits here, then finds the first.
+    with connection.cursor() as cursor:
+        cursor.execute(_SUBMIT_READ_SQL, [annotator.pk, client_key, assignment.item_id])
+        found = cursor.fetchall()
+    if found[0][0] is not None:
+        return SubmitResult(Judgment.objects.get(pk=found[0][0]), duplicate=True)
+    if assignment.status == AssignmentStatus.ACTIVE and assignment.expires_at <= now:
+        _end_lease(assignment.pk, status=AssignmentStatus.EXPIRED, now=now)
+        return LeaseExpired(EXPIRED_MESSAGE)
+    if assignment.status == AssignmentStatus.EXPIRED:
+        return LeaseExpired(EXPIRED_MESSAGE)
+    if assignment.status != AssignmentStatus.ACTIVE:
+        return LeaseClosed(f"This item was already {assignment.get_status_display().lower()}.")
 
-        item = assignment.item
-        rows = [ResponseRow(id=rid, text=text, source=source) for _, rid, text, source in found if rid is not None]
-        try:
-            canonical = payload_validate(
-                project.task_kind,
-                project.task_config,
-                payload,
-                response_ids=[r.id for r in rows],
-                original_texts=[r.text for r in rows],
-            )
-        except SchemaError as exc:
-            return InvalidPayload(exc)
-        judgment = Judgment(
-            project=project,
-            item=item,
-            assignment=assignment,
-            annotator=annotator,
-            kind=project.task_kind,
-            payload=canonical,
-            display_order=assignment.display_order,
-            time_spent_ms=max(0, min(int(time_spent_ms), 86_400_000)),
-            client_key=client_key,
-            gold_correct=gold_matches(project.task_kind, canonical, item.gold_answer) if item.is_gold else None,
-            suggestion_shown=suggestion_recorded(item=item, checkpoint_id=suggestion_checkpoint),
+    item = assignment.item
+    rows = [ResponseRow(id=rid, text=text, source=source) for _, rid, text, source in found if rid is not None]
+    try:
+        canonical = payload_validate(
+            project.task_kind,
+            project.task_config,
+            payload,
+            response_ids=[r.id for r in rows],
+            original_texts=[r.text for r in rows],
         )
-        _judgment_insert(judgment, assignment_id=assignment.pk, item_id=item.pk, now=now)
-        return SubmitResult(judgment, duplicate=False)
+    except SchemaError as exc:
+        return InvalidPayload(exc)
+    judgment = Judgment(
+        project=project,
+        item=item,
+        assignment=assignment,
+        annotator=annotator,
+        kind=project.task_kind,
+        payload=canonical,
+        display_order=assignment.display_order,
+        time_spent_ms=max(0, min(int(time_spent_ms), 86_400_000)),
+        client_key=client_key,
+        gold_correct=gold_matches(project.task_kind, canonical, item.gold_answer) if item.is_gold else None,
+        suggestion_shown=suggestion_recorded(item=item, checkpoint_id=suggestion_checkpoint),
+    )
+    _judgment_insert(judgment, assignment_id=assignment.pk, item_id=item.pk, now=now)
+    return SubmitResult(judgment, duplicate=False)
 
 
 def assignment_release(

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from annotation.models import AppendOnlyError, Assignment, AssignmentStatus, Item, Judgment
@@ -21,8 +22,10 @@ from annotation.services.queue import (
     assignment_claim_next,
     assignment_release,
     judgment_submit,
+    judgment_submit_and_claim,
     leases_expire,
 )
+from core.models import Membership, Role
 from tests.factories import UserFactory, annotation_project
 
 pytestmark = pytest.mark.django_db
@@ -224,6 +227,96 @@ def test_non_members_cannot_claim():
     project, _ = annotation_project(items=1)
     with pytest.raises(NotAMember):
         assignment_claim_next(annotator=UserFactory(), project=project)
+
+
+def submit_and_claim(user, project, assignment, key=None):
+    return judgment_submit_and_claim(
+        annotator=user,
+        project=project,
+        assignment_id=assignment.pk,
+        payload=tie(),
+        client_key=key or uuid.uuid4().hex,
+        time_spent_ms=900,
+    )
+
+
+def written_by(model, pk):
+    """The id of the transaction that wrote this row (Postgres's xmin): equal ids, one transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT xmin::text FROM {model._meta.db_table} WHERE id = %s", [pk])  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)  # each atomic block commits: the rows' transactions are real ones
+def test_submit_and_claim_records_the_answer_and_leases_the_next_item_in_one_transaction():
+    project, [user] = annotation_project(items=3)
+    first = assignment_claim_next(annotator=user, project=project).assignment
+    submitted, claim = submit_and_claim(user, project, first)
+    assert not submitted.duplicate
+    assert claim.reason is ClaimReason.NEW
+    assert claim.assignment.item_id != first.item_id
+    assert [r.id for r in claim.responses]  # the page's content, read once
+    assert claim.messages
+    assert Assignment.objects.get(pk=first.pk).status == AssignmentStatus.SUBMITTED
+    assert slots(claim.assignment.item) == 0
+    assert written_by(Judgment, submitted.judgment.pk) == written_by(Assignment, claim.assignment.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_and_claim_resent_returns_the_first_judgment_and_the_same_live_lease():
+    project, [user] = annotation_project(items=3)
+    first = assignment_claim_next(annotator=user, project=project).assignment
+    submitted, claim = submit_and_claim(user, project, first, key="same")
+    again, resumed = submit_and_claim(user, project, first, key="same")
+    assert again.duplicate
+    assert again.judgment.pk == submitted.judgment.pk
+    assert resumed.reason is ClaimReason.RESUMED
+    assert resumed.assignment.pk == claim.assignment.pk
+    assert Judgment.objects.count() == 1
+    assert Assignment.objects.filter(annotator=user, status="active").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_and_claim_refused_answer_claims_nothing():
+    project, [user] = annotation_project(items=3)
+    first = assignment_claim_next(annotator=user, project=project).assignment
+    backdate(first)
+    with pytest.raises(LeaseExpired):
+        submit_and_claim(user, project, first)
+    assert Judgment.objects.count() == 0
+    assert Assignment.objects.filter(annotator=user).count() == 1  # no next lease taken
+    assert Assignment.objects.get(pk=first.pk).status == AssignmentStatus.EXPIRED  # committed all the same
+    assert slots(first.item) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_and_claim_keeps_the_answer_when_the_claim_is_refused():
+    project, [user] = annotation_project(items=3)
+    first = assignment_claim_next(annotator=user, project=project).assignment
+    # Still the lease's holder, no longer an annotator here: the claim's first statement refuses.
+    Membership.objects.filter(user=user, project=project).update(role=Role.RESEARCHER)
+    submitted, claim = submit_and_claim(user, project, first)
+    assert claim is None
+    assert Judgment.objects.filter(pk=submitted.judgment.pk).exists()
+    assert Assignment.objects.get(pk=first.pk).status == AssignmentStatus.SUBMITTED
+    assert Assignment.objects.filter(annotator=user).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_and_claim_expires_stale_leases_in_their_own_transaction_then_claims():
+    project, [u1, u2] = annotation_project(items=2, overlap=1, annotators=2)
+    mine = assignment_claim_next(annotator=u1, project=project).assignment  # the higher-priority item
+    theirs = assignment_claim_next(annotator=u2, project=project).assignment
+    backdate(theirs)
+    submitted, claim = submit_and_claim(u1, project, mine)
+    assert Assignment.objects.get(pk=theirs.pk).status == AssignmentStatus.EXPIRED
+    assert claim.reason is ClaimReason.NEW
+    assert claim.assignment.item_id == theirs.item_id
+    assert slots(theirs.item) == 0
+    # The answer committed first; the expiry and the claim came in transactions of their own.
+    ids = {written_by(Judgment, submitted.judgment.pk), written_by(Assignment, theirs.pk)}
+    ids.add(written_by(Assignment, claim.assignment.pk))
+    assert len(ids) == 3
 
 
 def test_judgments_are_append_only():

@@ -23,6 +23,7 @@ from annotation.services.queue import (
     assignment_claim_next,
     assignment_release,
     judgment_submit,
+    judgment_submit_and_claim,
     leases_expire,
 )
 from tests.factories import annotation_project
@@ -51,14 +52,19 @@ def run_threads(targets):
     assert not errors, errors
 
 
-def test_many_annotators_fill_every_item_exactly_k_times_with_no_lost_slot():
+@pytest.mark.parametrize("one_step", [False, True], ids=["claim-then-submit", "submit-and-claim"])
+def test_many_annotators_fill_every_item_exactly_k_times_with_no_lost_slot(one_step):
+    """``one_step``: the annotators answer with judgment_submit_and_claim (the API's submit-next), which
+    takes the next lease in the answer's transaction; otherwise with judgment_submit then a claim."""
     project, users = annotation_project(items=ITEMS, overlap=OVERLAP, annotators=ANNOTATORS)
     stop_beat = threading.Event()
 
     def annotator(index, user):
         def loop():
+            lease = None
             while True:
-                lease = assignment_claim_next(annotator=user, project=project).assignment
+                if lease is None:
+                    lease = assignment_claim_next(annotator=user, project=project).assignment
                 if lease is None:
                     # EMPTY can be momentary: while the beat expires a walked-away lease, SKIP LOCKED
                     # passes its item by until the slot is back (an item once ended with 2 of 3 under CI
@@ -76,21 +82,27 @@ def test_many_annotators_fill_every_item_exactly_k_times_with_no_lost_slot():
                         status=AssignmentStatus.SKIPPED,
                         reason="skip",
                     )
+                    lease = None
                 elif decision == 1:
                     # Walk away: the lease runs out and its slot must come back.
                     Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+                    lease = None
                 else:
-                    key = uuid.uuid4().hex
-                    payload = {"outcome": "preferred", "preferred": lease.display_order[0], "strength": "better"}
-                    for _ in range(2):  # a resend with the same key must not count twice
-                        judgment_submit(
-                            annotator=user,
-                            project=project,
-                            assignment_id=lease.pk,
-                            payload=payload,
-                            client_key=key,
-                            time_spent_ms=10,
-                        )
+                    answer = dict(
+                        annotator=user,
+                        project=project,
+                        assignment_id=lease.pk,
+                        payload={"outcome": "preferred", "preferred": lease.display_order[0], "strength": "better"},
+                        client_key=uuid.uuid4().hex,
+                        time_spent_ms=10,
+                    )
+                    lease = None
+                    for _ in range(2):  # a resend with the same key must not count twice (nor lease twice)
+                        if one_step:
+                            _, claim = judgment_submit_and_claim(**answer)
+                            lease = claim.assignment if claim is not None else None
+                        else:
+                            judgment_submit(**answer)
 
         return loop
 

@@ -14,6 +14,7 @@ import cProfile
 import io
 import pstats
 import time
+from collections.abc import Callable
 
 from bench import _common as c
 from bench import _seed
@@ -27,6 +28,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--paced",
+        type=int,
+        default=40,
+        help="then this many rounds with --pause seconds of idleness before each: wall time (0: none)",
+    )
+    parser.add_argument("--pause", type=float, default=1.0)
     parser.add_argument(
         "--protocol",
         choices=("two-step", "one-step"),
@@ -95,6 +103,10 @@ def main() -> None:
     for _ in range(args.rounds):
         round_trip()
     profiler.disable()
+    # Wall time back to back, then after idleness (an annotator reads between answers): what a paced
+    # request costs without HTTP; the gap is cold caches and idle CPUs waking for every round trip.
+    walls = {"back to back": _walls(round_trip, args.paced, 0.0)}
+    walls[f"after {args.pause:g} s idle"] = _walls(round_trip, args.paced, args.pause)
     print(
         f"{per_round:.1f} ms CPU per judgment ({args.protocol}) in this process (no profiler), {len(queries)} SQL queries:"
     )
@@ -104,11 +116,31 @@ def main() -> None:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(args.top)
         print(out.getvalue())
+    paced = {name: {"p50": c.percentile(v, 50), "p95": c.percentile(v, 95)} for name, v in walls.items() if v}
+    for name, figures in paced.items():
+        print(f"wall ms per judgment, {name}: p50 {figures['p50']:.1f}, p95 {figures['p95']:.1f}")
     c.save(
         "queue_profile",
-        {"machine": info, "protocol": args.protocol, "ms_per_round": per_round, "queries": len(queries)},
+        {
+            "machine": info,
+            "protocol": args.protocol,
+            "ms_per_round": per_round,
+            "queries": len(queries),
+            "wall_ms": paced,
+        },
     )
     c.drop_database(DB)
+
+
+def _walls(round_trip: Callable[[], None], rounds: int, pause: float) -> list[float]:
+    walls = []
+    for _ in range(rounds):
+        if pause:
+            time.sleep(pause)
+        start = time.perf_counter()
+        round_trip()
+        walls.append((time.perf_counter() - start) * 1000)
+    return walls
 
 
 if __name__ == "__main__":

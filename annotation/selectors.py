@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -111,12 +110,6 @@ def item_response_rows_and_messages(*, item_id: int, prompt_id: int) -> tuple[li
         rows = cursor.fetchall()
     if not rows or rows[0][0] != -1:
         raise LookupError(f"prompt {prompt_id} does not exist")
-    return response_rows_and_messages(rows)
-
-
-def response_rows_and_messages(rows: Sequence[Sequence[Any]]) -> tuple[list[ResponseRow], list[dict[str, str]]]:
-    """Rows of (position, response id, text, source), the prompt's first (position -1, its messages as
-    text): the item's responses and the conversation. The queue's claim reads them in its own statement."""
     responses = [ResponseRow(id=rid, text=text, source=source) for _, rid, text, source in rows[1:]]
     return responses, _messages(rows[0][2])
 

@@ -258,17 +258,16 @@ def pgbench(clients: int, seconds: int) -> dict[str, Any]:
 
 
 def claim_plan(project: Any, token_user_id: int) -> str:
-    """EXPLAIN ANALYZE of the claim's read for this annotator, as the queue writes it (rolled back): the live
-    leases, else the first open item, locked, with its responses and its prompt (``queue._PICK_SQL``)."""
+    """EXPLAIN ANALYZE of the claim's own SELECT for this annotator, as the queue writes it (rolled back)."""
     from django.db import connection, transaction
-    from django.utils import timezone
 
-    from annotation.services.queue import _LIVE_SQL, _PICK_SQL, _first_open_sql
+    from annotation.models import Item
+    from annotation.services.queue import _FIRST_OPEN_SQL
+    from core.db import columns
 
-    sql = _PICK_SQL.format(live=_LIVE_SQL, first_open=_first_open_sql(None, unless_live=True))
-    params = [project.pk, token_user_id, timezone.now(), project.pk, token_user_id]
+    sql = _FIRST_OPEN_SQL.format(columns=columns(Item, "i"), gold="", lock=" FOR UPDATE OF i SKIP LOCKED")
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, [project.pk, token_user_id])
         plan = "\n".join(row[0] for row in cur.fetchall())
         transaction.set_rollback(True)
     return f"{sql}\n\n{plan}"

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from annotation.models import Assignment, AssignmentStatus, Item, Judgment
 from annotation.schemas import FieldError, SchemaError, gold_matches, payload_validate
-from annotation.selectors import ResponseRow, item_response_rows_and_messages, response_rows_and_messages
+from annotation.selectors import ResponseRow, item_response_rows_and_messages
 from annotation.suggestions import suggestion_recorded
 from core.db import columns, model_from_row
 from core.models import Project, Role, User
@@ -208,59 +208,24 @@ def leases_expire(*, project: Project | None = None, now: datetime | None = None
 MAX_LIVE_LEASES = 2
 
 
-_LIVE_SQL = (
-    "SELECT id FROM annotation_assignment WHERE project_id = %s AND annotator_id = %s"
-    " AND status = 'active' AND expires_at > %s"
-)
-
-
-def _live_lease_ids(*, annotator: User, project: Project, now: datetime) -> list[int]:
+def _live_leases(*, annotator: User, project: Project, now: datetime) -> list[Assignment]:
     with connection.cursor() as cursor:
-        cursor.execute(_LIVE_SQL, [project.pk, annotator.pk, _when(now)])
-        return [pk for (pk,) in cursor.fetchall()]
-
-
-def _leases(ids: list[int]) -> list[Assignment]:
+        cursor.execute(
+            "SELECT id FROM annotation_assignment WHERE project_id = %s AND annotator_id = %s"
+            " AND status = 'active' AND expires_at > %s",
+            [project.pk, annotator.pk, _when(now)],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
     if not ids:  # the usual case: the annotator submitted what they held
         return []
     return list(Assignment.objects.filter(pk__in=ids).select_related("item").order_by("created_at", "pk"))
 
 
-def _live_leases(*, annotator: User, project: Project, now: datetime) -> list[Assignment]:
-    return _leases(_live_lease_ids(annotator=annotator, project=project, now=now))
-
-
-# ``where``: more conditions on the item (gold or not; in _PICK_SQL, that the annotator holds no live lease).
 _FIRST_OPEN_SQL = (
-    "SELECT {columns} FROM annotation_item i WHERE i.project_id = %s AND i.open_slots > 0{where}"
+    "SELECT {columns} FROM annotation_item i WHERE i.project_id = %s AND i.open_slots > 0{gold}"
     " AND NOT EXISTS (SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %s)"
     " ORDER BY i.priority DESC, i.id LIMIT 1{lock}"
 )
-# The claim's reads in one statement (Postgres): the annotator's live leases, else the first open item
-# (locked as by _first_open), its responses and its prompt's conversation. One row at least (the LEFT
-# JOINs); the prompt's row comes first (position -1, the messages in the text column), then one row per
-# response; the item's columns repeat on each. Each part is a statement of its own on SQLite.
-_PICK_SQL = (
-    "WITH live AS ({live}), pick AS ({first_open})"
-    " SELECT (SELECT array_agg(id) FROM live), x.position, x.response_id, x.text, x.source, pick.*"
-    " FROM (SELECT 1 AS one) d LEFT JOIN pick ON true LEFT JOIN LATERAL ("
-    "SELECT -1 AS position, NULL::bigint AS response_id, CAST(p.messages AS TEXT) AS text, NULL AS source"
-    " FROM annotation_prompt p WHERE p.id = pick.prompt_id"
-    " UNION ALL SELECT ir.position, ir.response_id, r.text, r.source FROM annotation_itemresponse ir"
-    " JOIN annotation_response r ON r.id = ir.response_id WHERE ir.item_id = pick.id"
-    ") x ON true ORDER BY x.position"
-)
-_NO_LIVE_SQL = "SELECT NULL::bigint AS id WHERE false"
-_GOLD = " AND i.is_gold = %s"
-_UNLESS_LIVE = " AND NOT EXISTS (SELECT 1 FROM live)"
-
-
-def _first_open_sql(gold: bool | None, *, unless_live: bool = False) -> str:
-    return _FIRST_OPEN_SQL.format(
-        columns=columns(Item, "i"),
-        where=("" if gold is None else _GOLD) + (_UNLESS_LIVE if unless_live else ""),
-        lock=" FOR UPDATE OF i SKIP LOCKED" if _row_locks() else "",
-    )
 
 
 def _first_open(*, project: Project, annotator: User, gold: bool | None) -> Item | None:
@@ -269,74 +234,41 @@ def _first_open(*, project: Project, annotator: User, gold: bool | None) -> Item
     Walks the partial index ``item_open_by_priority`` and stops at the first row it may lock (SKIP
     LOCKED: concurrent claimers never wait on each other). ``gold``: only gold / only ordinary items.
     """
+    sql = _FIRST_OPEN_SQL.format(
+        columns=columns(Item, "i"),
+        gold="" if gold is None else " AND i.is_gold = %s",
+        lock=" FOR UPDATE OF i SKIP LOCKED" if _row_locks() else "",
+    )
     params: list[Any] = [project.pk] + ([] if gold is None else [gold]) + [annotator.pk]
     with connection.cursor() as cursor:
-        cursor.execute(_first_open_sql(gold), params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return model_from_row(Item, row) if row is not None else None
 
 
-_Picked = tuple[list[int], Item | None, list[ResponseRow], list[dict[str, str]] | None]
-
-
-def _pick(*, annotator: User, project: Project, now: datetime, gold: bool | None, live_check: bool) -> _Picked:
-    """The annotator's live lease ids when ``live_check`` finds any; else the first open item (locked,
-    or None), its responses and its prompt's messages. One statement on Postgres (_PICK_SQL)."""
-    first_params: list[Any] = [project.pk] + ([] if gold is None else [gold]) + [annotator.pk]
-    if connection.vendor != "postgresql":
-        live = _live_lease_ids(annotator=annotator, project=project, now=now) if live_check else []
-        item = None if live else _first_open(project=project, annotator=annotator, gold=gold)
-        if item is None:
-            return live, None, [], None
-        return [], item, *item_response_rows_and_messages(item_id=item.pk, prompt_id=item.prompt_id)
-    sql = _PICK_SQL.format(
-        live=_LIVE_SQL if live_check else _NO_LIVE_SQL, first_open=_first_open_sql(gold, unless_live=True)
-    )
-    live_params = [project.pk, annotator.pk, _when(now)] if live_check else []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, live_params + first_params)  # nosec: constants only
-        rows = cursor.fetchall()
-    live: list[int] = rows[0][0] or []
-    if live or rows[0][5] is None:
-        return live, None, [], None
-    responses, messages = response_rows_and_messages([row[1:5] for row in rows])
-    return [], model_from_row(Item, rows[0][5:]), responses, messages
-
-
 def _claim_new(
-    *,
-    annotator: User,
-    project: Project,
-    now: datetime,
-    rng: random.Random | None,
-    fraction: float | None,
-    live_check: bool = False,
-) -> tuple[list[int], Assignment | None, list[ResponseRow], list[dict[str, str]] | None]:
+    *, annotator: User, project: Project, now: datetime, rng: random.Random | None, fraction: float | None
+) -> tuple[Assignment | None, list[ResponseRow], list[dict[str, str]] | None]:
     """Inside the caller's transaction, with the membership locked: lease one new item or None.
 
-    Returns the annotator's live lease ids instead when ``live_check`` finds any (nothing is leased
-    then); else no ids, the new lease (or None), the item's responses and the prompt's messages (read
-    here once for the page).
+    Returns the lease, the item's responses and the prompt's messages (read here once for the page).
 
     When the project manages its gold fraction (``fraction``, from ``ProjectQuality.gold_fraction``), a
     claim serves gold with that probability, if a gold item is open to this annotator, and ordinary
     items otherwise; gold is then never served by priority alone. Unmanaged, gold items are served
     like any other item.
     """
-    gold: bool | None = None
-    if fraction is not None:
-        gold = fraction > 0 and (rng or random.SystemRandom()).random() < fraction
-    live, item, responses, messages = _pick(
-        annotator=annotator, project=project, now=now, gold=gold, live_check=live_check
-    )
-    if live:
-        return live, None, [], None
-    if item is None and gold:
-        _, item, responses, messages = _pick(
-            annotator=annotator, project=project, now=now, gold=False, live_check=False
-        )
+    if fraction is None:
+        item = _first_open(project=project, annotator=annotator, gold=None)
+    else:
+        item = None
+        if fraction > 0 and (rng or random.SystemRandom()).random() < fraction:
+            item = _first_open(project=project, annotator=annotator, gold=True)
+        if item is None:
+            item = _first_open(project=project, annotator=annotator, gold=False)
     if item is None:
-        return [], None, [], None
+        return None, [], None
+    responses, messages = item_response_rows_and_messages(item_id=item.pk, prompt_id=item.prompt_id)
     order = [row.id for row in responses]
     if project.randomise_order:
         (rng or random.SystemRandom()).shuffle(order)
@@ -365,7 +297,7 @@ def _claim_new(
     item.open_slots -= 1
     assignment._state.adding = False  # a saved row from here on, as if the ORM had inserted it
     assignment._state.db = connection.alias
-    return [], assignment, responses, messages
+    return assignment, responses, messages
 
 
 def assignment_claim_next(*, annotator: User, project: Project, rng: random.Random | None = None) -> ClaimResult:
@@ -407,12 +339,12 @@ def _claim_in_transaction(
     fraction, stale = _lock_membership(annotator=annotator, project=project, stale_before=now if probe else None)
     if stale:
         raise _StaleLeases
-    # The live-lease check rides in the claim's read (one statement): a lease held means nothing new.
-    live, assignment, responses, messages = _claim_new(
-        annotator=annotator, project=project, now=now, rng=rng, fraction=fraction, live_check=True
-    )
+    live = _live_leases(annotator=annotator, project=project, now=now)
     if live:
-        return ClaimResult(_leases(live)[0], ClaimReason.RESUMED)
+        return ClaimResult(live[0], ClaimReason.RESUMED)
+    assignment, responses, messages = _claim_new(
+        annotator=annotator, project=project, now=now, rng=rng, fraction=fraction
+    )
     return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY, responses, messages)
 
 
@@ -432,7 +364,7 @@ def assignment_prefetch(
             return ClaimResult(others[0], ClaimReason.RESUMED)
         if len(live) >= MAX_LIVE_LEASES:
             return ClaimResult(None, ClaimReason.EMPTY)
-        _, assignment, responses, messages = _claim_new(
+        assignment, responses, messages = _claim_new(
             annotator=annotator, project=project, now=now, rng=rng, fraction=fraction
         )
         return ClaimResult(assignment, ClaimReason.NEW if assignment else ClaimReason.EMPTY, responses, messages)

@@ -241,12 +241,7 @@ def submit_and_claim(user, project, assignment, key=None):
 
 
 def written_by(model, pk):
-    """The id of the transaction that wrote this row (Postgres's xmin): equal ids, one transaction.
-
-    SQLite has no such column: skipped there. The suite's database is Postgres (README, CI), where this never
-    skips; SQLite runs of the queue's tests are made by hand for the embedded default."""
-    if connection.vendor != "postgresql":
-        pytest.skip("row transaction ids (xmin) are Postgres's; the test database here is SQLite")
+    """The id of the transaction that wrote this row (Postgres's xmin): equal ids, one transaction."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT xmin::text FROM {model._meta.db_table} WHERE id = %s", [pk])  # noqa: S608
         return cursor.fetchone()[0]

@@ -228,6 +228,9 @@ _FIRST_OPEN_SQL = (
 )
 
 
+# Tried and reverted (4bc6dcb, 2026-12-06): the live-lease check, this SELECT and the item's responses read as
+# one CTE statement (two round trips fewer). Planning it took ~3x as long (plans are forced custom, so every
+# call plans) and the HTTP p95 at 1M items got worse, 17.6 ms against 13.7-14.6 (BENCHMARKS.md).
 def _first_open(*, project: Project, annotator: User, gold: bool | None) -> Item | None:
     """The highest-priority open item this annotator never had, locked; None if there is none.
 

@@ -314,12 +314,21 @@ def assignment_claim_next(*, annotator: User, project: Project, rng: random.Rand
     try:
         return _claim_next(annotator=annotator, project=project, rng=rng, now=now, probe=True)
     except _StaleLeases:
-        # Expired leases are given back before the claim, in their own short transaction: inside the
-        # claim's, the expired items' rows would stay locked until it commits, and other claimers' SKIP
-        # LOCKED would pass them by (an item then went unfilled in test_queue_concurrency.py). The
-        # claim's first statement found them and rolled back having written nothing; it runs again.
-        leases_expire(project=project, now=now, limit=100)
-        return _claim_next(annotator=annotator, project=project, rng=rng, now=now, probe=False)
+        return _claim_after_expiring(annotator=annotator, project=project, rng=rng, now=now)
+
+
+def _claim_after_expiring(
+    *, annotator: User, project: Project, rng: random.Random | None, now: datetime
+) -> ClaimResult:
+    """The claim again, once the project's expired leases are given back.
+
+    They are given back before the claim, in their own short transaction: inside the claim's, the expired
+    items' rows would stay locked until it commits, and other claimers' SKIP LOCKED would pass them by (an
+    item then went unfilled in test_queue_concurrency.py). The claim's first statement found them and
+    raised _StaleLeases having written nothing.
+    """
+    leases_expire(project=project, now=now, limit=100)
+    return _claim_next(annotator=annotator, project=project, rng=rng, now=now, probe=False)
 
 
 class _StaleLeases(Exception):
@@ -500,9 +509,8 @@ def judgment_submit_and_claim(
         rng=rng,
     )
     if isinstance(claim, _StaleLeases):
-        leases_expire(project=project, now=now, limit=100)
         try:
-            claim = _claim_next(annotator=annotator, project=project, rng=rng, now=now, probe=False)
+            claim = _claim_after_expiring(annotator=annotator, project=project, rng=rng, now=now)
         except NotAMember:
             claim = None
     return submitted, claim if isinstance(claim, ClaimResult) else None
